@@ -1,0 +1,1 @@
+//! Millrace benchmarks and load tools (placeholder: filled in below).
