@@ -22,6 +22,7 @@
 //! - `checkpoint`: atomically written metadata files (recovery point, log start).
 //! - `append_plan`: validation of an append, shared by both logs.
 //! - [`failpoints`]: fault injection for tests (`failpoints` feature).
+//! - [`testkit`]: builders of valid batches for tests and benchmarks.
 //!
 //! Invariants (checked by `check_invariants()`): log start ≤ log end; segment base offsets
 //! strictly increase; index entries grow; every byte below a segment's logical end is a
@@ -43,6 +44,7 @@ pub mod records;
 mod recovery;
 mod retention;
 mod segment;
+pub mod testkit;
 mod time_index;
 
 pub use config::LogConfig;
