@@ -1,0 +1,45 @@
+//! Typed request/response pairs: lets [`crate::Connection::send`] return the
+//! concrete response type for the request it was given.
+
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    FetchRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, RequestKind, ResponseKind,
+};
+use kafka_protocol::protocol::Request;
+
+/// A request this client knows how to send, and how to take its response out
+/// of the decoded [`ResponseKind`].
+pub trait Exchange: Request + Into<RequestKind> {
+    /// The API key as the enum.
+    const API: ApiKey;
+    /// The typed response, or `None` if the kind does not match.
+    fn unwrap_response(kind: ResponseKind) -> Option<Self::Response>;
+}
+
+macro_rules! exchange {
+    ($($req:ident => $variant:ident),* $(,)?) => {$(
+        impl Exchange for $req {
+            const API: ApiKey = ApiKey::$variant;
+            fn unwrap_response(kind: ResponseKind) -> Option<Self::Response> {
+                match kind {
+                    ResponseKind::$variant(r) => Some(r),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+exchange! {
+    ProduceRequest => Produce,
+    FetchRequest => Fetch,
+    ListOffsetsRequest => ListOffsets,
+    MetadataRequest => Metadata,
+    ApiVersionsRequest => ApiVersions,
+    CreateTopicsRequest => CreateTopics,
+    DeleteTopicsRequest => DeleteTopics,
+    InitProducerIdRequest => InitProducerId,
+    DescribeConfigsRequest => DescribeConfigs,
+    IncrementalAlterConfigsRequest => IncrementalAlterConfigs,
+}
