@@ -1,0 +1,60 @@
+//! The broker's error type and the one place that maps errors to Kafka codes.
+
+use kafka_protocol::ResponseError;
+use millrace_storage::StorageError;
+
+use crate::metadata::MetadataError;
+
+/// Errors a handler answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// A request that names something invalid; the code says what.
+    #[error("{message}")]
+    Invalid { code: ResponseError, message: String },
+}
+
+impl BrokerError {
+    pub fn invalid(code: ResponseError, message: impl Into<String>) -> Self {
+        BrokerError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The Kafka error code for this error. Unexpected ones are logged as
+    /// errors; expected ones (a client's mistake) at debug.
+    pub fn code(&self) -> i16 {
+        let code = match self {
+            BrokerError::Storage(e) => e.kafka_error_code(),
+            BrokerError::Metadata(e) => metadata_code(e).code(),
+            BrokerError::Invalid { code, .. } => code.code(),
+        };
+        if code == ResponseError::UnknownServerError.code() || code == ResponseError::KafkaStorageError.code() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, code, "request refused");
+        }
+        code
+    }
+
+    /// The message to put in a response's error_message field.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn metadata_code(e: &MetadataError) -> ResponseError {
+    match e {
+        MetadataError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        MetadataError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        MetadataError::Io { .. } | MetadataError::Encode(_) => ResponseError::UnknownServerError,
+    }
+}
+
+/// Shorthand for "this code, no error" in response building.
+pub const NONE: i16 = 0;

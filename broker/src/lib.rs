@@ -1,0 +1,46 @@
+//! The Millrace broker: the network server, one handler per Kafka API, the
+//! replica manager, the metadata controller, configuration, and the `broker`
+//! binary's start-up.
+//!
+//! Depends on `protocol` (wire codec) and `storage` (partition logs); nothing
+//! depends on it. Module map:
+//! - [`config`]: server.properties keys, overrides, topic-level configs.
+//! - [`metadata`]: metadata records, the image, the controller (single voter).
+//! - [`replica`]: hosted partitions and the append signal for long polls.
+//! - [`server`], [`connection`]: listener and per-connection request loop.
+//! - [`handlers`]: one file per Kafka API, all of the same shape.
+//! - [`error`]: the crate's error type and the one map to Kafka error codes.
+//! - [`topics`]: topic lifecycle (create, delete, grow, reconfigure) over the controller.
+//! - [`tasks`]: background work (retention, flush, compaction).
+//! - [`node`]: wiring all of the above for a running node.
+
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod handlers;
+pub mod metadata;
+pub mod node;
+pub mod replica;
+pub mod server;
+pub mod tasks;
+pub mod topics;
+
+use std::sync::Arc;
+
+pub use config::ServerConfig;
+pub use error::BrokerError;
+
+/// Everything a request handler may touch, shared by all connections.
+pub struct Broker {
+    pub config: Arc<ServerConfig>,
+    pub controller: metadata::Controller,
+    pub replicas: replica::ReplicaManager,
+}
+
+/// Wall-clock milliseconds since the epoch, the unit of Kafka timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,62 @@
+//! Background work on hosted partitions: retention, time-based flushes and
+//! compaction. Each runs on the blocking pool, one partition at a time, so a
+//! slow disk never stalls the network threads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::replica::Partition;
+use crate::{now_ms, Broker};
+
+/// Starts the periodic tasks; they stop when `shutdown` is cancelled.
+pub fn spawn(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let c = &broker.config;
+    every(broker, tracker, shutdown, c.retention_check_interval_ms, "retention", |p| {
+        p.apply_retention(now_ms()).map(|n| {
+            if n > 0 {
+                tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments");
+            }
+        })
+    });
+    every(broker, tracker, shutdown, c.flush_scheduler_interval_ms, "flush", |p| p.maybe_flush(now_ms()));
+    if c.cleaner_enable {
+        every(broker, tracker, shutdown, c.cleaner_backoff_ms, "compaction", |p| p.compact(now_ms()));
+    }
+}
+
+fn every(
+    broker: &Arc<Broker>,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+    interval_ms: u64,
+    what: &'static str,
+    work: fn(&Partition) -> Result<(), millrace_storage::StorageError>,
+) {
+    let broker = broker.clone();
+    let shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let partitions = broker.replicas.all();
+            let run = tokio::task::spawn_blocking(move || {
+                for p in partitions {
+                    if let Err(e) = work(&p) {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, task = what, "background task failed");
+                    }
+                }
+            });
+            if let Err(e) = run.await {
+                tracing::error!(error = %e, task = what, "background task panicked");
+            }
+        }
+    });
+}
