@@ -225,7 +225,11 @@ pub(crate) fn now_ms() -> i64 {
 
 async fn init_producer_id(client: &Client) -> Result<(i64, i16), ClientError> {
     let conn = client.any_connection().await?;
-    let request = InitProducerIdRequest::default().with_transaction_timeout_ms(-1);
+    // No transactional id (the codec's default is an empty one), and the
+    // Java client's timeout for a non-transactional producer.
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(i32::MAX);
     let response = conn.send(request).await?;
     ClientError::check(response.error_code, "InitProducerId", None)?;
     Ok((response.producer_id.0, response.producer_epoch))

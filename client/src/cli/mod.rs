@@ -7,6 +7,14 @@
 //!
 //! Modules: [`topic`], [`produce`], [`consume`], [`perf`], [`common`].
 
+/// `println!` that ignores a closed stdout (e.g. piped into `head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod common;
 pub mod consume;
 pub mod perf;

@@ -194,13 +194,13 @@ async fn collect(
         }
         n += 1;
         if window_start.elapsed() >= Duration::from_millis(REPORT_INTERVAL_MS) {
-            println!("{}.", window.line(window_start.elapsed()));
+            say!("{}.", window.line(window_start.elapsed()));
             window = Window::default();
             window_start = Instant::now();
         }
     }
     samples.sort_by(f64::total_cmp);
-    println!(
+    say!(
         "{}, {:.0} ms 50th, {:.0} ms 95th, {:.0} ms 99th, {:.0} ms 99.9th.",
         total.line(start.elapsed()),
         percentile(&samples, 0.5),
@@ -239,7 +239,7 @@ async fn consume(a: PerfConsumeArgs) -> anyhow::Result<()> {
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     let mb = bytes as f64 / (1024.0 * 1024.0);
-    println!(
+    say!(
         "{records} records consumed, {:.1} records/sec, {mb:.2} MB, {:.2} MB/sec, {secs:.2} s",
         records as f64 / secs,
         mb / secs

@@ -56,17 +56,17 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
             let partitions = partitions.unwrap_or(-1);
             let rf = replication_factor.unwrap_or(-1);
             client.create_topic(&name, partitions, rf, &configs).await?;
-            println!("Created topic {name}.");
+            say!("Created topic {name}.");
         }
         TopicAction::List => {
             for name in client.list_topics().await? {
-                println!("{name}");
+                say!("{name}");
             }
         }
         TopicAction::Describe { name } => describe(&client, &name).await?,
         TopicAction::Delete { name } => {
             client.delete_topic(&name).await?;
-            println!("Deleted topic {name}.");
+            say!("Deleted topic {name}.");
         }
         TopicAction::AlterConfig { name, set, delete } => {
             if set.is_empty() && delete.is_empty() {
@@ -81,7 +81,7 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
             client
                 .incremental_alter_configs(&ConfigResource::Topic(name.clone()), &ops)
                 .await?;
-            println!("Updated configs of topic {name}.");
+            say!("Updated configs of topic {name}.");
         }
     }
     Ok(())
@@ -107,7 +107,7 @@ async fn describe(client: &Client, name: &str) -> anyhow::Result<()> {
             format!("{}={value}", c.name)
         })
         .collect();
-    println!(
+    say!(
         "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
         topic.name,
         topic.topic_id,
@@ -122,7 +122,7 @@ async fn describe(client: &Client, name: &str) -> anyhow::Result<()> {
             Ok(o) => o.offset.to_string(),
             Err(_) => "?".to_owned(),
         };
-        println!(
+        say!(
             "\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tEarliest: {}\tLatest: {}",
             topic.name,
             p.partition,
