@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 use crate::ClientError;
@@ -41,7 +40,8 @@ pub struct ProducerRecord {
 impl ProducerRecord {
     /// Bytes this record adds to a batch, roughly (before compression); used for `batch.size`.
     pub fn size_estimate(&self) -> usize {
-        let kv = self.key.as_ref().map_or(0, Bytes::len) + self.value.as_ref().map_or(0, Bytes::len);
+        let kv =
+            self.key.as_ref().map_or(0, Bytes::len) + self.value.as_ref().map_or(0, Bytes::len);
         let headers: usize = self
             .headers
             .iter()
@@ -94,7 +94,8 @@ pub fn encode_batch(
             delete_horizon: false,
         })
         .collect();
-    let mut buf = BytesMut::with_capacity(records.iter().map(|r| r.size_estimate()).sum::<usize>() + 61);
+    let mut buf =
+        BytesMut::with_capacity(records.iter().map(|r| r.size_estimate()).sum::<usize>() + 61);
     let options = RecordEncodeOptions {
         version: 2,
         compression,
@@ -120,9 +121,12 @@ pub fn decode_records(
     let mut pos = 0;
     while data.len() - pos >= LOG_OVERHEAD {
         let len_bytes = &data[pos + LENGTH_OFFSET..pos + LOG_OVERHEAD];
-        let batch_len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+        let batch_len =
+            i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
         let Ok(batch_len) = usize::try_from(batch_len) else {
-            return Err(ClientError::Records(format!("negative batch length {batch_len}")));
+            return Err(ClientError::Records(format!(
+                "negative batch length {batch_len}"
+            )));
         };
         let end = pos + LOG_OVERHEAD + batch_len;
         if end > data.len() {
@@ -242,7 +246,13 @@ mod tests {
         let two = two.freeze();
         let out = decode_records(&two, &"t".into(), 0, 2).unwrap();
         assert_eq!(out.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![2, 3]);
-        assert!(decode_records(&Bytes::new(), &"t".into(), 0, 0).unwrap().is_empty());
-        assert!(decode_records(&Bytes::from_static(&[0; 5]), &"t".into(), 0, 0).unwrap().is_empty());
+        assert!(decode_records(&Bytes::new(), &"t".into(), 0, 0)
+            .unwrap()
+            .is_empty());
+        assert!(
+            decode_records(&Bytes::from_static(&[0; 5]), &"t".into(), 0, 0)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

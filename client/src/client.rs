@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, MetadataRequest, TopicName};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::{ClientConfig, ClientError, ClusterMetadata, Connection, TopicMetadata};
@@ -177,15 +177,19 @@ impl Client {
         if let Some(conn) = conns.get(&node_id).filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(conn));
         }
-        let broker = self.metadata().brokers.get(&node_id).cloned().ok_or_else(|| {
-            ClientError::Kafka {
+        let broker = self
+            .metadata()
+            .brokers
+            .get(&node_id)
+            .cloned()
+            .ok_or_else(|| ClientError::Kafka {
                 code: 8,
                 name: "BROKER_NOT_AVAILABLE".into(),
                 context: format!("broker {node_id} is not in metadata"),
                 message: None,
-            }
-        })?;
-        let conn = Arc::new(Connection::connect(&broker.addr(), self.config.connection.clone()).await?);
+            })?;
+        let conn =
+            Arc::new(Connection::connect(&broker.addr(), self.config.connection.clone()).await?);
         conns.insert(node_id, Arc::clone(&conn));
         Ok(conn)
     }

@@ -157,7 +157,9 @@ impl Consumer {
                     let records = decode_records(&data.records, &key.0, p.partition, position)?;
                     let next = match records.last() {
                         Some(r) => r.offset + 1,
-                        None => next_offset_after(&data.records).map_or(position, |n| n.max(position)),
+                        None => {
+                            next_offset_after(&data.records).map_or(position, |n| n.max(position))
+                        }
                     };
                     self.positions.insert(key, next);
                     out.extend(records);

@@ -144,7 +144,9 @@ pub fn parse_produce_response(
         .filter(|t| t.name.0.as_str() == topic.name || t.topic_id == topic.topic_id)
         .flat_map(|t| t.partition_responses.iter())
         .find(|p| p.index == partition)
-        .ok_or_else(|| ClientError::UnexpectedResponse(format!("{context}: no partition result")))?;
+        .ok_or_else(|| {
+            ClientError::UnexpectedResponse(format!("{context}: no partition result"))
+        })?;
     ClientError::check(p.error_code, context, p.error_message.as_deref())?;
     Ok(ProduceResult {
         base_offset: p.base_offset,
@@ -273,7 +275,9 @@ impl Client {
         for (pending, group) in waiting {
             let kind = pending.wait().await?;
             let kafka_protocol::messages::ResponseKind::Fetch(response) = kind else {
-                return Err(ClientError::UnexpectedResponse("not a Fetch response".into()));
+                return Err(ClientError::UnexpectedResponse(
+                    "not a Fetch response".into(),
+                ));
             };
             ClientError::check(response.error_code, "fetch", None)?;
             for t in group {
@@ -288,7 +292,11 @@ impl Client {
     }
 }
 
-fn fetch_request(metadata: &ClusterMetadata, group: &[&FetchTarget], o: FetchOptions) -> FetchRequest {
+fn fetch_request(
+    metadata: &ClusterMetadata,
+    group: &[&FetchTarget],
+    o: FetchOptions,
+) -> FetchRequest {
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
     for t in group {
         topics.entry(t.topic.as_str()).or_default().push(
@@ -306,7 +314,11 @@ fn fetch_request(metadata: &ClusterMetadata, group: &[&FetchTarget], o: FetchOpt
             topics
                 .into_iter()
                 .map(|(name, partitions)| {
-                    let id = metadata.topics.get(name).map(|t| t.topic_id).unwrap_or_default();
+                    let id = metadata
+                        .topics
+                        .get(name)
+                        .map(|t| t.topic_id)
+                        .unwrap_or_default();
                     FetchTopic::default()
                         .with_topic(topic_name(name))
                         .with_topic_id(id)
@@ -326,7 +338,8 @@ fn fetched(
         .responses
         .iter()
         .filter(|t| {
-            t.topic.0.as_str() == target.topic || (!t.topic_id.is_nil() && Some(t.topic_id) == topic_id)
+            t.topic.0.as_str() == target.topic
+                || (!t.topic_id.is_nil() && Some(t.topic_id) == topic_id)
         })
         .flat_map(|t| t.partitions.iter())
         .find(|p| p.partition_index == target.partition)

@@ -133,9 +133,9 @@ impl ClientError {
             ClientError::Kafka { code, .. } => {
                 ResponseError::try_from_code(*code).is_some_and(|e| e.is_retriable())
             }
-            ClientError::Io { .. } | ClientError::Timeout { .. } | ClientError::Disconnected { .. } => {
-                true
-            }
+            ClientError::Io { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::Disconnected { .. } => true,
             _ => false,
         }
     }
@@ -167,8 +167,14 @@ mod tests {
             kafka_error_name(ResponseError::UnknownTopicOrPartition),
             "UNKNOWN_TOPIC_OR_PARTITION"
         );
-        assert_eq!(kafka_error_name(ResponseError::OffsetOutOfRange), "OFFSET_OUT_OF_RANGE");
-        assert_eq!(kafka_error_name(ResponseError::Unknown(999)), "UNKNOWN_ERROR_CODE_999");
+        assert_eq!(
+            kafka_error_name(ResponseError::OffsetOutOfRange),
+            "OFFSET_OUT_OF_RANGE"
+        );
+        assert_eq!(
+            kafka_error_name(ResponseError::Unknown(999)),
+            "UNKNOWN_ERROR_CODE_999"
+        );
     }
 
     #[test]
@@ -176,6 +182,9 @@ mod tests {
         assert!(ClientError::from_code(0, "x", None).is_none());
         let e = ClientError::from_code(36, "topic 'a'", Some("exists")).unwrap();
         assert_eq!(e.kafka_code(), Some(36));
-        assert_eq!(e.to_string(), "topic 'a': TOPIC_ALREADY_EXISTS (code 36): exists");
+        assert_eq!(
+            e.to_string(),
+            "topic 'a': TOPIC_ALREADY_EXISTS (code 36): exists"
+        );
     }
 }

@@ -331,20 +331,30 @@ impl Worker {
         let partition = match (partition, record.key.as_ref()) {
             (Some(p), _) if p >= 0 && p < count => p,
             (Some(p), _) => {
-                let _ = reply.send(Err(ClientError::UnknownPartition { topic, partition: p }));
+                let _ = reply.send(Err(ClientError::UnknownPartition {
+                    topic,
+                    partition: p,
+                }));
                 return;
             }
             (None, Some(key)) => partition_for_key(key, count),
-            (None, None) => self.sticky.entry(topic.clone()).or_default().partition(count),
+            (None, None) => self
+                .sticky
+                .entry(topic.clone())
+                .or_default()
+                .partition(count),
         };
         let size = record.size_estimate();
         let key = (topic, partition);
-        let batch = self.batches.entry(key.clone()).or_insert_with(|| OpenBatch {
-            records: Vec::new(),
-            replies: Vec::new(),
-            bytes: 0,
-            created: Instant::now(),
-        });
+        let batch = self
+            .batches
+            .entry(key.clone())
+            .or_insert_with(|| OpenBatch {
+                records: Vec::new(),
+                replies: Vec::new(),
+                bytes: 0,
+                created: Instant::now(),
+            });
         batch.records.push(record);
         batch.replies.push(reply);
         batch.bytes += size;
@@ -363,7 +373,10 @@ impl Worker {
             s.on_batch_closed(partition);
         }
         let stamp = if self.config.idempotent {
-            let seq = self.sequences.entry((topic.clone(), partition)).or_insert(0);
+            let seq = self
+                .sequences
+                .entry((topic.clone(), partition))
+                .or_insert(0);
             let base = *seq;
             *seq = seq.wrapping_add(batch.records.len() as i32) & i32::MAX;
             ProducerStamp {
@@ -405,7 +418,9 @@ impl Worker {
             let result = match first {
                 Ok(pending) => match pending.wait().await {
                     Ok(ResponseKind::Produce(r)) => parse_produce_response(&r, &meta, partition),
-                    Ok(_) => Err(ClientError::UnexpectedResponse("not a Produce response".into())),
+                    Ok(_) => Err(ClientError::UnexpectedResponse(
+                        "not a Produce response".into(),
+                    )),
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),
@@ -470,7 +485,11 @@ struct Shipment {
 impl Shipment {
     fn succeed(self, base_offset: i64) {
         for (i, (reply, ts)) in self.replies.into_iter().zip(self.timestamps).enumerate() {
-            let offset = if base_offset < 0 { -1 } else { base_offset + i as i64 };
+            let offset = if base_offset < 0 {
+                -1
+            } else {
+                base_offset + i as i64
+            };
             let _ = reply.send(Ok(RecordMetadata {
                 topic: self.topic.clone(),
                 partition: self.partition,

@@ -89,7 +89,11 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_record(out: &mut impl Write, r: &ConsumerRecord, args: &ConsumeArgs) -> std::io::Result<()> {
+fn write_record(
+    out: &mut impl Write,
+    r: &ConsumerRecord,
+    args: &ConsumeArgs,
+) -> std::io::Result<()> {
     if args.print_key {
         match &r.key {
             Some(k) => out.write_all(k)?,

@@ -84,22 +84,52 @@ mod tests {
     #[test]
     fn parses_kafka_style_arguments() {
         let cli = Cli::try_parse_from([
-            "x", "topic", "create", "t1", "--partitions", "3", "--config", "retention.ms=1000",
-            "--bootstrap-server", "h:1",
+            "x",
+            "topic",
+            "create",
+            "t1",
+            "--partitions",
+            "3",
+            "--config",
+            "retention.ms=1000",
+            "--bootstrap-server",
+            "h:1",
         ])
         .unwrap();
-        let Command::Topic(t) = cli.cmd else { panic!("not topic") };
+        let Command::Topic(t) = cli.cmd else {
+            panic!("not topic")
+        };
         assert_eq!(t.bootstrap.bootstrap_server, "h:1");
 
-        let cli = Cli::try_parse_from(["x", "consume", "t", "--from-beginning", "--max-messages", "5"])
-            .unwrap();
-        let Command::Consume(c) = cli.cmd else { panic!("not consume") };
+        let cli = Cli::try_parse_from([
+            "x",
+            "consume",
+            "t",
+            "--from-beginning",
+            "--max-messages",
+            "5",
+        ])
+        .unwrap();
+        let Command::Consume(c) = cli.cmd else {
+            panic!("not consume")
+        };
         assert!(c.from_beginning);
         assert_eq!(c.bootstrap.bootstrap_server, "localhost:9092");
 
         let cli = Cli::try_parse_from([
-            "x", "perf", "produce", "--topic", "t", "--num-records", "10", "--record-size", "100",
-            "--throughput", "-1", "--compression", "zstd",
+            "x",
+            "perf",
+            "produce",
+            "--topic",
+            "t",
+            "--num-records",
+            "10",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+            "--compression",
+            "zstd",
         ])
         .unwrap();
         assert!(matches!(cli.cmd, Command::Perf(_)));

@@ -234,7 +234,8 @@ async fn consume(a: PerfConsumeArgs) -> anyhow::Result<()> {
         last = Instant::now();
         for r in batch.iter().take((a.messages - records) as usize) {
             records += 1;
-            bytes += (r.value.as_ref().map_or(0, Bytes::len) + r.key.as_ref().map_or(0, Bytes::len)) as u64;
+            bytes += (r.value.as_ref().map_or(0, Bytes::len) + r.key.as_ref().map_or(0, Bytes::len))
+                as u64;
         }
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);

@@ -68,7 +68,11 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             timestamp_ms: now_ms(),
             headers: Vec::new(),
         };
-        pending.push_back(producer.send_record(&args.topic, args.partition, record).await?);
+        pending.push_back(
+            producer
+                .send_record(&args.topic, args.partition, record)
+                .await?,
+        );
         if pending.len() >= PENDING_DELIVERIES_MAX {
             if let Some(d) = pending.pop_front() {
                 d.await?;

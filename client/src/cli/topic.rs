@@ -116,8 +116,12 @@ async fn describe(client: &Client, name: &str) -> anyhow::Result<()> {
         overrides.join(",")
     );
     for p in &topic.partitions {
-        let earliest = client.list_offsets(name, p.partition, OffsetSpec::Earliest).await;
-        let latest = client.list_offsets(name, p.partition, OffsetSpec::Latest).await;
+        let earliest = client
+            .list_offsets(name, p.partition, OffsetSpec::Earliest)
+            .await;
+        let latest = client
+            .list_offsets(name, p.partition, OffsetSpec::Latest)
+            .await;
         let show = |r: &Result<crate::ListedOffset, crate::ClientError>| match r {
             Ok(o) => o.offset.to_string(),
             Err(_) => "?".to_owned(),
