@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::batch::{decode_records, next_offset_after};
+use crate::client::RETRY_BACKOFF_MS;
 use crate::{Client, ClientError, ConsumerRecord, FetchOptions, FetchTarget, OffsetSpec};
 
 /// OFFSET_OUT_OF_RANGE.
@@ -140,6 +142,7 @@ impl Consumer {
             Ok(f) => f,
             Err(e) if e.is_retriable() => {
                 tracing::debug!(error = %e, "fetch failed; refreshing metadata");
+                tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
                 self.client.refresh_metadata().await?;
                 return Ok(Vec::new());
             }
@@ -182,6 +185,7 @@ impl Consumer {
             }
         }
         if refresh {
+            tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
             self.client.refresh_metadata().await?;
         }
         Ok(out)

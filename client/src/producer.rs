@@ -28,6 +28,10 @@ use crate::data::{parse_produce_response, produce_request};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::{Client, ClientError, ProducerRecord, TopicMetadata};
 
+/// Batches sent (or retrying) and not yet answered, across all partitions.
+/// Each holds one encoded batch, so this times `batch_bytes_max` bounds memory.
+const IN_FLIGHT_BATCHES_MAX: usize = 64;
+
 /// How many replicas must have a batch before the broker answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acks {
@@ -413,6 +417,11 @@ impl Worker {
             Ok(conn) => conn.submit(request).await,
             Err(e) => Err(e),
         };
+        // Answers are bounded by the connection's in-flight cap, but batches that
+        // failed to be written (and retry) are not: cap the tasks here too.
+        while self.in_flight.len() >= IN_FLIGHT_BATCHES_MAX {
+            let _ = self.in_flight.join_next().await;
+        }
         let client = Arc::clone(&self.client);
         self.in_flight.spawn(async move {
             let result = match first {
