@@ -221,19 +221,47 @@ impl Connection {
                 );
             }
         }
-        if let Err(source) = writer.write_all(&frame).await {
-            self.shared.close();
-            return Err(ClientError::Io {
+        // A write cut short (timeout, or this future dropped) leaves half a frame
+        // on the socket; the guard closes the connection unless the write completes.
+        let guard = CloseOnDrop(Some(&self.shared));
+        let deadline = Duration::from_millis(self.config.request_timeout_ms);
+        match tokio::time::timeout(deadline, writer.write_all(&frame)).await {
+            Ok(Ok(())) => {
+                guard.defuse();
+                Ok(correlation_id)
+            }
+            Ok(Err(source)) => Err(ClientError::Io {
                 addr: self.shared.addr.clone(),
                 source,
-            });
+            }),
+            Err(_) => Err(ClientError::Timeout {
+                api: api_name(api),
+                addr: self.shared.addr.clone(),
+                timeout_ms: self.config.request_timeout_ms,
+            }),
         }
-        Ok(correlation_id)
     }
 
     fn disconnected(&self) -> ClientError {
         ClientError::Disconnected {
             addr: self.shared.addr.clone(),
+        }
+    }
+}
+
+/// Closes the connection when dropped, unless defused.
+struct CloseOnDrop<'a>(Option<&'a Shared>);
+
+impl CloseOnDrop<'_> {
+    fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.close();
         }
     }
 }
