@@ -65,6 +65,7 @@ pub async fn run(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, shutd
                 let api_key = request.api_key;
                 let version = request.header.request_api_version;
                 let correlation_id = request.header.correlation_id;
+                tracing::trace!(%peer, api = millrace_protocol::codec::api_name(api_key), version, correlation_id, body = ?request.body, "request");
                 match handlers::handle(&broker, request).await {
                     Some(body) => encode_response(api_key, version, correlation_id, &body),
                     None => continue,
