@@ -148,7 +148,11 @@ impl Client {
             return Ok(Arc::clone(conn));
         }
         let mut candidates = self.bootstrap.clone();
-        candidates.extend(self.metadata().brokers.values().map(|b| b.addr()));
+        for addr in self.metadata().brokers.values().map(|b| b.addr()) {
+            if !candidates.contains(&addr) {
+                candidates.push(addr);
+            }
+        }
         let mut last_error = None;
         for addr in &candidates {
             match Connection::connect(addr, self.config.connection.clone()).await {

@@ -58,6 +58,9 @@ pub enum ClientError {
     /// A record batch could not be encoded or decoded.
     #[error("record batch: {0}")]
     Records(String),
+    /// Another error's text, handed to each of several waiters (see [`ClientError::replicate`]).
+    #[error("{0}")]
+    Shared(String),
     /// The producer or consumer was shut down.
     #[error("the {0} is closed")]
     Closed(&'static str),
@@ -122,7 +125,7 @@ impl ClientError {
                 partition: *partition,
             },
             ClientError::Closed(what) => ClientError::Closed(what),
-            other => ClientError::Records(other.to_string()),
+            other => ClientError::Shared(other.to_string()),
         }
     }
 
