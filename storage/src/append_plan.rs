@@ -27,7 +27,9 @@ pub(crate) struct PlannedBatch {
 impl PlannedBatch {
     /// Bytes to write, before the base offset / leader epoch patch.
     pub fn source<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
-        self.stamped.as_deref().unwrap_or(&input[self.range.clone()])
+        self.stamped
+            .as_deref()
+            .unwrap_or(&input[self.range.clone()])
     }
 }
 
@@ -161,7 +163,9 @@ fn check_keys(header: &BatchHeader<'_>, position: usize) -> Result<(), StorageEr
 /// Rebases a record-level corruption error onto the batch position.
 fn at(error: StorageError, position: usize) -> StorageError {
     match error {
-        StorageError::CorruptMessage { reason, .. } => StorageError::CorruptMessage { position, reason },
+        StorageError::CorruptMessage { reason, .. } => {
+            StorageError::CorruptMessage { position, reason }
+        }
         other => other,
     }
 }

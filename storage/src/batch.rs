@@ -78,7 +78,10 @@ impl<'a> BatchHeader<'a> {
         if total > buf.len() {
             return Err(StorageError::corrupt(
                 position,
-                format!("batch of {total} bytes runs past the {} available", buf.len()),
+                format!(
+                    "batch of {total} bytes runs past the {} available",
+                    buf.len()
+                ),
             ));
         }
         let header = BatchHeader {

@@ -16,7 +16,11 @@ pub(crate) struct OffsetIndex {
 }
 
 impl OffsetIndex {
-    pub fn open(path: &Path, base_offset: i64, preallocate: Option<u64>) -> Result<Self, StorageError> {
+    pub fn open(
+        path: &Path,
+        base_offset: i64,
+        preallocate: Option<u64>,
+    ) -> Result<Self, StorageError> {
         let file = IndexFile::open(path, OFFSET_ENTRY_BYTES, preallocate)?;
         Ok(OffsetIndex { file, base_offset })
     }

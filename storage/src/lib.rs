@@ -85,10 +85,20 @@ pub struct CompactionStats {
 pub trait Log: Send {
     /// Validates all batches in `batches` (one or more v2 batches), then writes them with
     /// offsets from the log end and `leader_epoch`. Nothing is written on error.
-    fn append(&mut self, batches: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, StorageError>;
+    fn append(
+        &mut self,
+        batches: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError>;
     /// Whole batches from the one containing `offset`, only those whose last offset is
     /// below `max_offset`, at least one batch if any, up to `max_bytes` otherwise.
-    fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<bytes::Bytes, StorageError>;
+    fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<bytes::Bytes, StorageError>;
     fn log_start_offset(&self) -> i64;
     fn log_end_offset(&self) -> i64;
     /// First record with timestamp `>= ts`, as `(offset, timestamp)`.

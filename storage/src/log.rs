@@ -136,7 +136,11 @@ impl PartitionLog {
     /// Position of the batch starting exactly at `offset` in its segment.
     fn batch_boundary(&self, offset: i64) -> Result<(i64, u64), StorageError> {
         let not_boundary = StorageError::NotBatchBoundary { offset };
-        let (base, segment) = self.segments.range(..=offset).next_back().ok_or(not_boundary)?;
+        let (base, segment) = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .ok_or(not_boundary)?;
         if *base == offset {
             return Ok((*base, 0));
         }
@@ -207,7 +211,9 @@ impl PartitionLog {
     /// batch headers after it.
     pub(crate) fn reload_producer_state(&mut self) -> Result<(), StorageError> {
         let (mut state, at) = producer_state::load_latest(&self.dir, self.log_end_offset)?;
-        let from = at.unwrap_or(self.log_start_offset).max(self.log_start_offset);
+        let from = at
+            .unwrap_or(self.log_start_offset)
+            .max(self.log_start_offset);
         for segment in self.segments_from(from) {
             segment.for_each_batch_from(from, |header| {
                 if header.base_offset() >= from {
@@ -231,14 +237,31 @@ impl PartitionLog {
 }
 
 impl Log for PartitionLog {
-    fn append(&mut self, batches: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, StorageError> {
+    fn append(
+        &mut self,
+        batches: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         self.ensure_online()?;
-        let plan = match plan_append(batches, &self.config, &self.producers, self.log_end_offset, self.log_start_offset, now_ms)? {
+        let plan = match plan_append(
+            batches,
+            &self.config,
+            &self.producers,
+            self.log_end_offset,
+            self.log_start_offset,
+            now_ms,
+        )? {
             Plan::Duplicate(info) => return Ok(info),
             Plan::Write(plan) => plan,
         };
         failpoints::check(FailPoint::Append)?;
-        if self.active().should_roll(&self.config, plan.total_bytes, plan.info.last_offset, now_ms) {
+        if self.active().should_roll(
+            &self.config,
+            plan.total_bytes,
+            plan.info.last_offset,
+            now_ms,
+        ) {
             let result = self.roll(now_ms);
             self.guard(result)?;
         }
@@ -341,7 +364,8 @@ impl Log for PartitionLog {
 
     fn maybe_flush(&mut self, now_ms: i64) -> Result<(), StorageError> {
         let due = self.unflushed_records >= self.config.flush_messages
-            || (self.unflushed_records > 0 && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms);
+            || (self.unflushed_records > 0
+                && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms);
         if due {
             self.flush()?;
             self.last_flush_ms = now_ms;
@@ -351,18 +375,24 @@ impl Log for PartitionLog {
 
     fn flush(&mut self) -> Result<(), StorageError> {
         self.ensure_online()?;
-        let result = self.active().flush().and_then(|_| self.active().flush_indexes());
+        let result = self
+            .active()
+            .flush()
+            .and_then(|_| self.active().flush_indexes());
         self.guard(result)?;
         self.unflushed_records = 0;
         self.recovery_point = self.log_end_offset;
-        let result = checkpoint::write_offsets(&self.dir, RECOVERY_POINT_FILE, &[self.recovery_point]);
+        let result =
+            checkpoint::write_offsets(&self.dir, RECOVERY_POINT_FILE, &[self.recovery_point]);
         self.guard(result)
     }
 
     fn close(&mut self) -> Result<(), StorageError> {
         self.ensure_online()?;
         self.flush()?;
-        let result = self.producers.write_snapshot(&self.dir, self.log_end_offset);
+        let result = self
+            .producers
+            .write_snapshot(&self.dir, self.log_end_offset);
         self.guard(result)?;
         let result = self.active_mut().trim_indexes();
         self.guard(result)?;
@@ -393,9 +423,15 @@ impl Log for PartitionLog {
     }
 
     fn check_invariants(&self) {
-        assert!(self.log_start_offset <= self.log_end_offset, "log start past log end");
+        assert!(
+            self.log_start_offset <= self.log_end_offset,
+            "log start past log end"
+        );
         assert!(!self.segments.is_empty(), "no active segment");
-        assert!(self.recovery_point <= self.log_end_offset, "recovery point past log end");
+        assert!(
+            self.recovery_point <= self.log_end_offset,
+            "recovery point past log end"
+        );
         let mut expected_min = i64::MIN;
         for (base, segment) in &self.segments {
             assert_eq!(*base, segment.base_offset());
@@ -412,6 +448,9 @@ impl Log for PartitionLog {
             expected_min = last + 1;
         }
         let active = self.active();
-        assert!(active.is_active() || self.offline, "last segment must be active");
+        assert!(
+            active.is_active() || self.offline,
+            "last segment must be active"
+        );
     }
 }

@@ -130,8 +130,20 @@ impl MemoryLog {
 }
 
 impl Log for MemoryLog {
-    fn append(&mut self, batches: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, StorageError> {
-        let plan = match plan_append(batches, &self.config, &self.producers, self.log_end_offset, self.log_start_offset, now_ms)? {
+    fn append(
+        &mut self,
+        batches: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let plan = match plan_append(
+            batches,
+            &self.config,
+            &self.producers,
+            self.log_end_offset,
+            self.log_start_offset,
+            now_ms,
+        )? {
             Plan::Duplicate(info) => return Ok(info),
             Plan::Write(plan) => plan,
         };
@@ -143,7 +155,11 @@ impl Log for MemoryLog {
         for planned in &plan.batches {
             let source = planned.source(batches);
             let mut bytes = Vec::with_capacity(source.len());
-            bytes.extend_from_slice(&batch::patched_prefix(source, planned.base_offset, leader_epoch));
+            bytes.extend_from_slice(&batch::patched_prefix(
+                source,
+                planned.base_offset,
+                leader_epoch,
+            ));
             bytes.extend_from_slice(&source[16..]);
             active.size_bytes += bytes.len() as u64;
             active.max_timestamp = active.max_timestamp.max(planned.max_timestamp);
@@ -167,15 +183,24 @@ impl Log for MemoryLog {
                 log_end_offset: self.log_end_offset,
             });
         }
-        let start = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        let start = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
         for segment in &self.segments[start..] {
-            let mut batches = segment.batches.iter().skip_while(|b| b.last_offset < offset).peekable();
+            let mut batches = segment
+                .batches
+                .iter()
+                .skip_while(|b| b.last_offset < offset)
+                .peekable();
             if batches.peek().is_none() {
                 continue;
             }
             let mut out = BytesMut::new();
             for b in batches {
-                if b.last_offset >= max_offset || (!out.is_empty() && out.len() + b.bytes.len() > max_bytes) {
+                if b.last_offset >= max_offset
+                    || (!out.is_empty() && out.len() + b.bytes.len() > max_bytes)
+                {
                     break;
                 }
                 out.extend_from_slice(&b.bytes);
@@ -254,7 +279,11 @@ impl Log for MemoryLog {
         }
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
-            let below = self.segments.windows(2).take_while(|p| p[1].base_offset <= offset).count();
+            let below = self
+                .segments
+                .windows(2)
+                .take_while(|p| p[1].base_offset <= offset)
+                .count();
             self.delete_oldest(below);
         }
         Ok(self.log_start_offset)
@@ -268,7 +297,13 @@ impl Log for MemoryLog {
             .iter()
             .map(|s| (s.max_timestamp, s.size_bytes))
             .collect();
-        let victims = retention_victims(&sealed, self.size_bytes(), self.config.retention_ms, self.config.retention_bytes, now_ms);
+        let victims = retention_victims(
+            &sealed,
+            self.size_bytes(),
+            self.config.retention_ms,
+            self.config.retention_bytes,
+            now_ms,
+        );
         self.delete_oldest(victims);
         Ok(victims)
     }
@@ -315,7 +350,11 @@ impl Log for MemoryLog {
                 stats.bytes_before += b.bytes.len() as u64;
                 stats.bytes_after += out.len() as u64;
                 if !out.is_empty() {
-                    kept.push(MemBatch { base_offset: b.base_offset, last_offset: b.last_offset, bytes: Bytes::from(out) });
+                    kept.push(MemBatch {
+                        base_offset: b.base_offset,
+                        last_offset: b.last_offset,
+                        bytes: Bytes::from(out),
+                    });
                 }
             }
             if stats.records_removed != before {
@@ -332,7 +371,10 @@ impl Log for MemoryLog {
     }
 
     fn check_invariants(&self) {
-        assert!(self.log_start_offset <= self.log_end_offset, "log start past log end");
+        assert!(
+            self.log_start_offset <= self.log_end_offset,
+            "log start past log end"
+        );
         let mut last = i64::MIN;
         for segment in &self.segments {
             assert!(segment.base_offset > last, "segments overlap");

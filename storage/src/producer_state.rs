@@ -212,7 +212,11 @@ pub(crate) fn load_latest(
 }
 
 /// Deletes snapshots below `min_offset` except the newest one, and all above `max_offset`.
-pub(crate) fn prune_snapshots(dir: &Path, min_offset: i64, max_offset: i64) -> Result<(), StorageError> {
+pub(crate) fn prune_snapshots(
+    dir: &Path,
+    min_offset: i64,
+    max_offset: i64,
+) -> Result<(), StorageError> {
     let snapshots = list_snapshots(dir)?;
     let newest_keepable = snapshots
         .iter()
@@ -334,7 +338,10 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], StorageError> {
         if self.buf.len() < N {
-            return Err(StorageError::corrupt_file(Path::new("snapshot"), "truncated"));
+            return Err(StorageError::corrupt_file(
+                Path::new("snapshot"),
+                "truncated",
+            ));
         }
         let mut out = [0u8; N];
         out.copy_from_slice(&self.buf[..N]);
@@ -352,5 +359,40 @@ impl Reader<'_> {
     }
     fn i64(&mut self) -> Result<i64, StorageError> {
         self.take().map(i64::from_be_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{build_batch, ProducerFields, TestRecord};
+
+    #[test]
+    fn sequences_wrap_at_i32_max() {
+        assert_eq!(seq_add(i32::MAX, 1), 0);
+        assert_eq!(seq_add(i32::MAX - 1, 3), 1);
+        assert_eq!(seq_add(5, 2), 7);
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_detects_corruption() {
+        let mut state = ProducerStateManager::new();
+        for (id, seq) in [(1i64, 0i32), (1, 1), (2, 10)] {
+            let p = ProducerFields {
+                producer_id: id,
+                producer_epoch: 3,
+                base_sequence: seq,
+            };
+            let batch = build_batch(&[TestRecord::new(Some(b"k"), Some(b"v"), 9)], p);
+            state.apply(&BatchHeader::parse(&batch, 0).unwrap(), i64::from(seq) * 10);
+        }
+        let bytes = state.encode_snapshot(77);
+        let (decoded, offset) =
+            ProducerStateManager::decode_snapshot(&bytes, Path::new("x")).unwrap();
+        assert_eq!((decoded, offset), (state, 77));
+        let mut bad = bytes.clone();
+        bad[10] ^= 1;
+        assert!(ProducerStateManager::decode_snapshot(&bad, Path::new("x")).is_err());
+        assert!(ProducerStateManager::decode_snapshot(&bytes[..5], Path::new("x")).is_err());
     }
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::batch;
-use crate::checkpoint::{self, CLEAN_SHUTDOWN_FILE, LOG_START_FILE, RECOVERY_POINT_FILE, TMP_SUFFIX};
+use crate::checkpoint::{
+    self, CLEAN_SHUTDOWN_FILE, LOG_START_FILE, RECOVERY_POINT_FILE, TMP_SUFFIX,
+};
 use crate::compaction::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::config::LogConfig;
 use crate::error::{IoContext, StorageError};
@@ -22,7 +24,11 @@ struct Scan {
     next_offset: Option<i64>,
 }
 
-pub(crate) fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, StorageError> {
+pub(crate) fn open(
+    dir: &Path,
+    config: LogConfig,
+    now_ms: i64,
+) -> Result<PartitionLog, StorageError> {
     config.validate()?;
     std::fs::create_dir_all(dir).ctx("create dir", dir)?;
     let bases = list_and_tidy(dir)?;
@@ -89,7 +95,10 @@ fn list_and_tidy(dir: &Path) -> Result<Vec<i64>, StorageError> {
     }
     for name in &names {
         let path = dir.join(name);
-        if name.ends_with(TMP_SUFFIX) || name.ends_with(CLEANED_SUFFIX) || name.ends_with(".truncating") {
+        if name.ends_with(TMP_SUFFIX)
+            || name.ends_with(CLEANED_SUFFIX)
+            || name.ends_with(".truncating")
+        {
             remove_if_exists(&path)?;
         } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
             // A compaction got as far as the swap: the cleaned copy is complete, install it.
@@ -104,7 +113,9 @@ fn list_and_tidy(dir: &Path) -> Result<Vec<i64>, StorageError> {
     }
     let mut bases = Vec::new();
     for name in &names {
-        let Some(stem) = name.strip_suffix(LOG_SUFFIX) else { continue };
+        let Some(stem) = name.strip_suffix(LOG_SUFFIX) else {
+            continue;
+        };
         if let Ok(base) = stem.parse::<i64>() {
             bases.push(base);
         }
@@ -173,7 +184,9 @@ fn recover_tail(
     let mut next_offset = first_scanned;
     let mut cut_at = None;
     for base in bases {
-        let Some(segment) = segments.get_mut(&base) else { continue };
+        let Some(segment) = segments.get_mut(&base) else {
+            continue;
+        };
         if base < next_offset {
             cut_at = Some(base); // overlaps the previous segment: treat as garbage
             break;
@@ -208,7 +221,9 @@ fn scan_segment(segment: &Segment, base: i64) -> Result<Scan, StorageError> {
     let mut next_offset = None;
     let mut expected_min = base;
     while position < data.len() {
-        let Ok(header) = batch::validate(&data[position..], position) else { break };
+        let Ok(header) = batch::validate(&data[position..], position) else {
+            break;
+        };
         if header.base_offset() < expected_min {
             break;
         }

@@ -93,13 +93,16 @@ impl Segment {
     /// Opens an existing segment without reading its log data; indexes are trusted.
     pub fn open(dir: &Path, base_offset: i64) -> Result<Self, StorageError> {
         let log_path = segment_path(dir, base_offset, LOG_SUFFIX);
-        let size_bytes = std::fs::metadata(&log_path).ctx("stat segment", &log_path)?.len();
+        let size_bytes = std::fs::metadata(&log_path)
+            .ctx("stat segment", &log_path)?
+            .len();
         let index_path = segment_path(dir, base_offset, INDEX_SUFFIX);
         let time_index_path = segment_path(dir, base_offset, TIME_INDEX_SUFFIX);
         let missing = !index_path.exists() || !time_index_path.exists();
         let offset_index = OffsetIndex::open(&index_path, base_offset, None)?;
         let time_index = TimeIndex::open(&time_index_path, base_offset, None)?;
-        let mut segment = Self::assemble(base_offset, log_path, size_bytes, offset_index, time_index);
+        let mut segment =
+            Self::assemble(base_offset, log_path, size_bytes, offset_index, time_index);
         segment.indexes_were_missing = missing;
         if let Some((ts, offset)) = segment.time_index.last() {
             segment.max_timestamp = ts;
@@ -139,8 +142,10 @@ impl Segment {
             .open(&self.log_path)
             .ctx("open segment", &self.log_path)?;
         self.writer = Some(writer);
-        self.offset_index.reopen_for_append(config.segment_index_bytes)?;
-        self.time_index.reopen_for_append(config.segment_index_bytes)?;
+        self.offset_index
+            .reopen_for_append(config.segment_index_bytes)?;
+        self.time_index
+            .reopen_for_append(config.segment_index_bytes)?;
         self.map_len_hint = config
             .segment_bytes
             .saturating_add(u64::from(config.max_message_bytes))
@@ -174,7 +179,13 @@ impl Segment {
     }
 
     /// Should the next append of `append_bytes` ending at `last_offset` go to a new segment?
-    pub fn should_roll(&self, config: &LogConfig, append_bytes: usize, last_offset: i64, now_ms: i64) -> bool {
+    pub fn should_roll(
+        &self,
+        config: &LogConfig,
+        append_bytes: usize,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> bool {
         if self.is_empty() {
             return false;
         }
@@ -189,7 +200,13 @@ impl Segment {
 
     /// Writes the planned batches (patched headers from the stack, bodies from `input`)
     /// and indexes them. On error nothing past the old end stays in the file.
-    pub fn append(&mut self, plan: &AppendPlan, input: &[u8], leader_epoch: i32, config: &LogConfig) -> Result<(), StorageError> {
+    pub fn append(
+        &mut self,
+        plan: &AppendPlan,
+        input: &[u8],
+        leader_epoch: i32,
+        config: &LogConfig,
+    ) -> Result<(), StorageError> {
         let prefixes: Vec<[u8; 16]> = plan
             .batches
             .iter()
@@ -234,7 +251,8 @@ impl Segment {
         while !slices.is_empty() {
             match writer.write_vectored(slices) {
                 Ok(0) => {
-                    return Err(std::io::Error::from(std::io::ErrorKind::WriteZero)).ctx("append", &self.log_path)
+                    return Err(std::io::Error::from(std::io::ErrorKind::WriteZero))
+                        .ctx("append", &self.log_path)
                 }
                 Ok(n) => IoSlice::advance_slices(&mut slices, n),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -252,12 +270,21 @@ impl Segment {
             path: self.log_path.clone(),
             source: std::io::ErrorKind::PermissionDenied.into(),
         })?;
-        writer.set_len(self.size_bytes).ctx("truncate partial write", &self.log_path)
+        writer
+            .set_len(self.size_bytes)
+            .ctx("truncate partial write", &self.log_path)
     }
 
     /// Adds index entries for a batch written at `position` (Kafka's rule: an entry once
     /// more than `index_interval_bytes` were written since the last one).
-    pub fn index_batch(&mut self, base_offset: i64, position: u64, max_timestamp: i64, len: u64, config: &LogConfig) {
+    pub fn index_batch(
+        &mut self,
+        base_offset: i64,
+        position: u64,
+        max_timestamp: i64,
+        len: u64,
+        config: &LogConfig,
+    ) {
         if max_timestamp > self.max_timestamp {
             self.max_timestamp = max_timestamp;
             self.max_timestamp_offset = base_offset;
@@ -315,12 +342,16 @@ impl Segment {
         }
         let file = File::open(&self.log_path).ctx("open segment", &self.log_path)?;
         let len = self.map_len_hint.max(end);
-        let len = usize::try_from(len).map_err(|_| StorageError::corrupt_file(&self.log_path, "too large to map"))?;
+        let len = usize::try_from(len)
+            .map_err(|_| StorageError::corrupt_file(&self.log_path, "too large to map"))?;
         // SAFETY: the log file belongs to this partition directory and is only appended to
         // or replaced by rename, never shrunk below bytes handed to readers. Callers touch
         // only bytes below `size_bytes`, which exist in the file; the mapping may extend
         // past the end of the file (active segment) but those pages are never accessed.
-        let map = Arc::new(unsafe { MmapOptions::new().len(len).map(&file) }.ctx("mmap segment", &self.log_path)?);
+        let map = Arc::new(
+            unsafe { MmapOptions::new().len(len).map(&file) }
+                .ctx("mmap segment", &self.log_path)?,
+        );
         *guard = Some(Arc::clone(&map));
         Ok(map)
     }
@@ -336,9 +367,15 @@ impl Segment {
 
     /// Position of the first batch whose last offset is `>= offset`, or `None`.
     pub fn locate(&self, data: &[u8], offset: i64) -> Result<Option<usize>, StorageError> {
-        let start = self.offset_index.lookup(offset).map_or(0, |(_, pos)| pos as usize);
+        let start = self
+            .offset_index
+            .lookup(offset)
+            .map_or(0, |(_, pos)| pos as usize);
         if start > data.len() {
-            return Err(StorageError::corrupt_file(self.offset_index.path(), "entry past log end"));
+            return Err(StorageError::corrupt_file(
+                self.offset_index.path(),
+                "entry past log end",
+            ));
         }
         for item in BatchIter::new(&data[start..]) {
             let (at, header) = item?;
@@ -352,7 +389,12 @@ impl Segment {
     /// Whole batches from the one containing `offset`: at least one batch (even if larger
     /// than `max_bytes`), only batches with last offset `< max_offset`. `None` if no batch
     /// of this segment reaches `offset`.
-    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Option<Bytes>, StorageError> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<Option<Bytes>, StorageError> {
         let data = self.bytes()?;
         let Some(start) = self.locate(&data, offset)? else {
             return Ok(None);
@@ -372,7 +414,11 @@ impl Segment {
     }
 
     /// The first record at or after `min_offset` with timestamp `>= ts`.
-    pub fn find_offset_for_timestamp(&self, ts: i64, min_offset: i64) -> Result<Option<(i64, i64)>, StorageError> {
+    pub fn find_offset_for_timestamp(
+        &self,
+        ts: i64,
+        min_offset: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
         if self.max_timestamp < ts {
             return Ok(None);
         }
@@ -398,7 +444,11 @@ impl Segment {
     }
 
     /// Visits every batch whose last offset is `>= from` (framing checked, not CRC).
-    pub fn for_each_batch_from(&self, from: i64, mut f: impl FnMut(&BatchHeader<'_>)) -> Result<(), StorageError> {
+    pub fn for_each_batch_from(
+        &self,
+        from: i64,
+        mut f: impl FnMut(&BatchHeader<'_>),
+    ) -> Result<(), StorageError> {
         let data = self.bytes()?;
         let Some(start) = self.locate(&data, from)? else {
             return Ok(());
@@ -412,13 +462,19 @@ impl Segment {
 
     /// Replaces the log file with its first `keep_bytes` (new file + rename, so readers of
     /// the old file are unaffected) and rebuilds the indexes. The segment becomes active.
-    pub fn truncate_bytes(&mut self, dir: &Path, keep_bytes: u64, config: &LogConfig) -> Result<(), StorageError> {
+    pub fn truncate_bytes(
+        &mut self,
+        dir: &Path,
+        keep_bytes: u64,
+        config: &LogConfig,
+    ) -> Result<(), StorageError> {
         failpoints::check(FailPoint::Truncate)?;
         let data = self.bytes()?;
         let tmp = self.log_path.with_extension("log.truncating");
         {
             let mut file = File::create(&tmp).ctx("create", &tmp)?;
-            file.write_all(&data[..keep_bytes as usize]).ctx("write", &tmp)?;
+            file.write_all(&data[..keep_bytes as usize])
+                .ctx("write", &tmp)?;
             checkpoint::fsync(&file, &tmp)?;
         }
         std::fs::rename(&tmp, &self.log_path).ctx("rename", &self.log_path)?;
@@ -431,8 +487,16 @@ impl Segment {
 
     /// Recreates both indexes from the log data (framing only: data already validated).
     pub fn rebuild_indexes(&mut self, dir: &Path, config: &LogConfig) -> Result<(), StorageError> {
-        self.offset_index = OffsetIndex::create(&segment_path(dir, self.base_offset, INDEX_SUFFIX), self.base_offset, config.segment_index_bytes)?;
-        self.time_index = TimeIndex::create(&segment_path(dir, self.base_offset, TIME_INDEX_SUFFIX), self.base_offset, config.segment_index_bytes)?;
+        self.offset_index = OffsetIndex::create(
+            &segment_path(dir, self.base_offset, INDEX_SUFFIX),
+            self.base_offset,
+            config.segment_index_bytes,
+        )?;
+        self.time_index = TimeIndex::create(
+            &segment_path(dir, self.base_offset, TIME_INDEX_SUFFIX),
+            self.base_offset,
+            config.segment_index_bytes,
+        )?;
         self.max_timestamp = -1;
         self.max_timestamp_offset = -1;
         self.bytes_since_index = 0;
@@ -440,13 +504,24 @@ impl Segment {
         let data = self.bytes()?;
         for item in BatchIter::new(&data) {
             let (at, header) = item?;
-            self.index_batch(header.base_offset(), at as u64, header.max_timestamp(), header.total_bytes() as u64, config);
+            self.index_batch(
+                header.base_offset(),
+                at as u64,
+                header.max_timestamp(),
+                header.total_bytes() as u64,
+                config,
+            );
         }
         Ok(())
     }
 
     /// Adopts a log file that compaction renamed into place (sealed segment).
-    pub fn replace_contents(&mut self, dir: &Path, size_bytes: u64, config: &LogConfig) -> Result<(), StorageError> {
+    pub fn replace_contents(
+        &mut self,
+        dir: &Path,
+        size_bytes: u64,
+        config: &LogConfig,
+    ) -> Result<(), StorageError> {
         *self.map.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.size_bytes = size_bytes;
         self.map_len_hint = size_bytes;
@@ -457,8 +532,12 @@ impl Segment {
     /// Sets the logical end after recovery validated `valid_bytes` (no reader exists yet,
     /// so shrinking the file is safe here).
     pub fn set_recovered_size(&mut self, valid_bytes: u64) -> Result<(), StorageError> {
-        let file = OpenOptions::new().write(true).open(&self.log_path).ctx("open segment", &self.log_path)?;
-        file.set_len(valid_bytes).ctx("truncate torn tail", &self.log_path)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&self.log_path)
+            .ctx("open segment", &self.log_path)?;
+        file.set_len(valid_bytes)
+            .ctx("truncate torn tail", &self.log_path)?;
         *self.map.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.size_bytes = valid_bytes;
         Ok(())
@@ -466,7 +545,13 @@ impl Segment {
 
     /// Removes the segment's files.
     pub fn delete(self) -> Result<(), StorageError> {
-        let Segment { log_path, offset_index, time_index, writer, .. } = self;
+        let Segment {
+            log_path,
+            offset_index,
+            time_index,
+            writer,
+            ..
+        } = self;
         drop(writer);
         offset_index.delete()?;
         time_index.delete()?;
@@ -479,15 +564,24 @@ impl Segment {
         let mut last = (i64::MIN, 0u32);
         for i in 0..self.offset_index.len() {
             let entry = self.offset_index.entry(i);
-            assert!(i == 0 || (entry.0 > last.0 && entry.1 > last.1), "offset index not monotonic");
-            assert!(u64::from(entry.1) < self.size_bytes, "offset index entry past log end");
+            assert!(
+                i == 0 || (entry.0 > last.0 && entry.1 > last.1),
+                "offset index not monotonic"
+            );
+            assert!(
+                u64::from(entry.1) < self.size_bytes,
+                "offset index entry past log end"
+            );
             last = entry;
         }
         let mut last_ts = i64::MIN;
         for i in 0..self.time_index.len() {
             let (ts, offset) = self.time_index.entry(i);
             assert!(ts > last_ts, "time index not monotonic");
-            assert!(offset >= self.base_offset, "time index offset below segment");
+            assert!(
+                offset >= self.base_offset,
+                "time index offset below segment"
+            );
             last_ts = ts;
         }
     }
@@ -495,7 +589,11 @@ impl Segment {
 
 /// Decodes `header`'s records and returns the first with offset `>= min_offset` and
 /// timestamp `>= ts`, as `(offset, timestamp)`.
-pub(crate) fn first_record_at_or_after(header: &BatchHeader<'_>, ts: i64, min_offset: i64) -> Result<Option<(i64, i64)>, StorageError> {
+pub(crate) fn first_record_at_or_after(
+    header: &BatchHeader<'_>,
+    ts: i64,
+    min_offset: i64,
+) -> Result<Option<(i64, i64)>, StorageError> {
     let records = BatchRecords::new(*header)?;
     for record in records.iter() {
         let record = record?;

@@ -59,18 +59,40 @@ pub fn build_batch(records: &[TestRecord], producer: ProducerFields) -> Vec<u8> 
         };
         encode_record(&mut out, &record);
     }
-    let put = |out: &mut Vec<u8>, at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
+    let put = |out: &mut Vec<u8>, at: usize, bytes: &[u8]| {
+        out[at..at + bytes.len()].copy_from_slice(bytes)
+    };
     let batch_length = (out.len() - batch::LOG_OVERHEAD_BYTES) as i32;
     put(&mut out, batch::LENGTH_AT, &batch_length.to_be_bytes());
     put(&mut out, batch::LEADER_EPOCH_AT, &(-1i32).to_be_bytes());
     out[batch::MAGIC_AT] = MAGIC_V2 as u8;
-    put(&mut out, batch::LAST_OFFSET_DELTA_AT, &(records.len() as i32 - 1).to_be_bytes());
+    put(
+        &mut out,
+        batch::LAST_OFFSET_DELTA_AT,
+        &(records.len() as i32 - 1).to_be_bytes(),
+    );
     put(&mut out, batch::BASE_TIMESTAMP_AT, &base_ts.to_be_bytes());
     put(&mut out, batch::MAX_TIMESTAMP_AT, &max_ts.to_be_bytes());
-    put(&mut out, batch::PRODUCER_ID_AT, &producer.producer_id.to_be_bytes());
-    put(&mut out, batch::PRODUCER_EPOCH_AT, &producer.producer_epoch.to_be_bytes());
-    put(&mut out, batch::BASE_SEQUENCE_AT, &producer.base_sequence.to_be_bytes());
-    put(&mut out, batch::RECORDS_COUNT_AT, &(records.len() as i32).to_be_bytes());
+    put(
+        &mut out,
+        batch::PRODUCER_ID_AT,
+        &producer.producer_id.to_be_bytes(),
+    );
+    put(
+        &mut out,
+        batch::PRODUCER_EPOCH_AT,
+        &producer.producer_epoch.to_be_bytes(),
+    );
+    put(
+        &mut out,
+        batch::BASE_SEQUENCE_AT,
+        &producer.base_sequence.to_be_bytes(),
+    );
+    put(
+        &mut out,
+        batch::RECORDS_COUNT_AT,
+        &(records.len() as i32).to_be_bytes(),
+    );
     let crc = crc32c::crc32c(&out[batch::ATTRIBUTES_AT..]);
     put(&mut out, batch::CRC_AT, &crc.to_be_bytes());
     out

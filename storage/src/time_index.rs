@@ -17,7 +17,11 @@ pub(crate) struct TimeIndex {
 }
 
 impl TimeIndex {
-    pub fn open(path: &Path, base_offset: i64, preallocate: Option<u64>) -> Result<Self, StorageError> {
+    pub fn open(
+        path: &Path,
+        base_offset: i64,
+        preallocate: Option<u64>,
+    ) -> Result<Self, StorageError> {
         let file = IndexFile::open(path, TIME_ENTRY_BYTES, preallocate)?;
         Ok(TimeIndex { file, base_offset })
     }
@@ -58,7 +62,10 @@ impl TimeIndex {
             assert!(offset >= last_offset, "time index offsets must not go back");
         }
         let rel = offset - self.base_offset;
-        assert!((0..=i64::from(u32::MAX)).contains(&rel), "offset outside segment");
+        assert!(
+            (0..=i64::from(u32::MAX)).contains(&rel),
+            "offset outside segment"
+        );
         let mut entry = [0u8; TIME_ENTRY_BYTES];
         entry[..8].copy_from_slice(&timestamp.to_be_bytes());
         entry[8..].copy_from_slice(&(rel as u32).to_be_bytes());

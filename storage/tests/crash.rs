@@ -45,7 +45,9 @@ fn batch_for(first_offset: i64) -> Vec<u8> {
 /// Child mode: append forever, acknowledging each durable append on stdout.
 #[test]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let mut log = PartitionLog::open(Path::new(&dir), config(), 0).expect("child open");
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -70,7 +72,10 @@ fn run_child_and_kill(dir: &Path, run_for: Duration) -> Option<i64> {
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(offset) = line.strip_prefix("ack ").and_then(|s| s.parse::<i64>().ok()) {
+            if let Some(offset) = line
+                .strip_prefix("ack ")
+                .and_then(|s| s.parse::<i64>().ok())
+            {
                 let _ = tx.send(offset);
             }
         }
@@ -88,7 +93,10 @@ fn check_prefix(dir: &Path, acked: i64) -> i64 {
     let log = PartitionLog::open(dir, config(), 0).expect("reopen after kill");
     log.check_invariants();
     let leo = log.log_end_offset();
-    assert!(leo > acked, "acknowledged offset {acked} lost (log end {leo})");
+    assert!(
+        leo > acked,
+        "acknowledged offset {acked} lost (log end {leo})"
+    );
     let mut expected = 0;
     while expected < leo {
         let bytes = log.read(expected, 1 << 20, i64::MAX).expect("read");
@@ -96,7 +104,11 @@ fn check_prefix(dir: &Path, acked: i64) -> i64 {
             let (pos, header) = item.expect("framing");
             validate(header.bytes(), pos).expect("crc");
             assert_eq!(header.base_offset(), expected, "offsets contiguous");
-            assert_eq!(&header.bytes()[16..], &batch_for(expected)[16..], "payload at {expected}");
+            assert_eq!(
+                &header.bytes()[16..],
+                &batch_for(expected)[16..],
+                "payload at {expected}"
+            );
             expected = header.last_offset() + 1;
         }
     }

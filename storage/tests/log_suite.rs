@@ -17,7 +17,13 @@ fn producer(id: i64, epoch: i16, seq: i32) -> ProducerFields {
 
 fn idempotent_batch(count: usize, p: ProducerFields) -> Vec<u8> {
     let records: Vec<_> = (0..count)
-        .map(|i| TestRecord::new(Some(b"k"), Some(format!("v{i}").as_bytes()), 1000 + i as i64))
+        .map(|i| {
+            TestRecord::new(
+                Some(b"k"),
+                Some(format!("v{i}").as_bytes()),
+                1000 + i as i64,
+            )
+        })
         .collect();
     build_batch(&records, p)
 }
@@ -29,7 +35,10 @@ suite!(append_assigns_offsets_and_reads_back, |kind| {
         let batch = simple_batch(1 + i % 5, 10 + i * 7, 1000 + i as i64);
         let info = log.append(&batch, 3, 0).expect("append");
         assert_eq!(info.records as usize, 1 + i % 5);
-        assert_eq!(info.last_offset - info.first_offset + 1, info.records as i64);
+        assert_eq!(
+            info.last_offset - info.first_offset + 1,
+            info.records as i64
+        );
         sent.push((info.first_offset, batch));
     }
     log.check_invariants();
@@ -38,7 +47,12 @@ suite!(append_assigns_offsets_and_reads_back, |kind| {
     for ((base, _, bytes), (first, batch)) in read.iter().zip(&sent) {
         assert_eq!(base, first);
         assert_eq!(body(bytes), body(batch), "payload changed");
-        assert_eq!(BatchHeader::parse(bytes, 0).unwrap().partition_leader_epoch(), 3);
+        assert_eq!(
+            BatchHeader::parse(bytes, 0)
+                .unwrap()
+                .partition_leader_epoch(),
+            3
+        );
     }
 });
 
@@ -48,14 +62,34 @@ suite!(read_returns_whole_batch_containing_offset, |kind| {
     log.append(&simple_batch(10, 5, 100), 0, 0).unwrap();
     let bytes = log.read(15, 1, i64::MAX).unwrap();
     let header = BatchHeader::parse(&bytes, 0).unwrap();
-    assert_eq!(header.base_offset(), 10, "fetch inside a batch returns the whole batch");
-    assert_eq!(bytes.len(), header.total_bytes(), "max_bytes=1 still gives one batch");
+    assert_eq!(
+        header.base_offset(),
+        10,
+        "fetch inside a batch returns the whole batch"
+    );
+    assert_eq!(
+        bytes.len(),
+        header.total_bytes(),
+        "max_bytes=1 still gives one batch"
+    );
     // max_offset (high watermark) excludes batches not wholly below it.
-    assert_eq!(log.read(0, 1 << 20, 15).unwrap().len(), header.total_bytes());
+    assert_eq!(
+        log.read(0, 1 << 20, 15).unwrap().len(),
+        header.total_bytes()
+    );
     assert!(log.read(10, 1 << 20, 15).unwrap().is_empty());
-    assert!(log.read(20, 100, i64::MAX).unwrap().is_empty(), "log end reads empty");
-    assert!(matches!(log.read(21, 100, i64::MAX), Err(StorageError::OffsetOutOfRange { .. })));
-    assert!(matches!(log.read(-1, 100, i64::MAX), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(
+        log.read(20, 100, i64::MAX).unwrap().is_empty(),
+        "log end reads empty"
+    );
+    assert!(matches!(
+        log.read(21, 100, i64::MAX),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.read(-1, 100, i64::MAX),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
 });
 
 suite!(corrupt_batch_refuses_whole_append, |kind| {
@@ -69,14 +103,27 @@ suite!(corrupt_batch_refuses_whole_append, |kind| {
     let err = log.append(&both, 0, 0).unwrap_err();
     assert!(matches!(err, StorageError::CorruptMessage { .. }), "{err}");
     assert_eq!(err.kafka_error_code(), 2);
-    assert_eq!(log.log_end_offset(), 0, "nothing of a refused append is written");
+    assert_eq!(
+        log.log_end_offset(),
+        0,
+        "nothing of a refused append is written"
+    );
     let mut wrong_magic = good.clone();
     wrong_magic[16] = 1;
-    assert!(matches!(log.append(&wrong_magic, 0, 0), Err(StorageError::CorruptMessage { .. })));
-    assert!(matches!(log.append(&good[..40], 0, 0), Err(StorageError::CorruptMessage { .. })));
+    assert!(matches!(
+        log.append(&wrong_magic, 0, 0),
+        Err(StorageError::CorruptMessage { .. })
+    ));
+    assert!(matches!(
+        log.append(&good[..40], 0, 0),
+        Err(StorageError::CorruptMessage { .. })
+    ));
     let mut huge_len = good.clone();
     huge_len[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
-    assert!(matches!(log.append(&huge_len, 0, 0), Err(StorageError::CorruptMessage { .. })));
+    assert!(matches!(
+        log.append(&huge_len, 0, 0),
+        Err(StorageError::CorruptMessage { .. })
+    ));
     assert!(log.append(&[], 0, 0).is_err());
     assert_eq!(log.append(&good, 0, 0).unwrap().first_offset, 0);
 });
@@ -89,8 +136,14 @@ suite!(limits_and_keys, |kind| {
     };
     let mut log = make(kind, config);
     let big = simple_batch(1, 500, 0);
-    assert!(matches!(log.append(&big, 0, 0), Err(StorageError::MessageTooLarge { .. })));
-    let keyless = build_batch(&[TestRecord::new(None, Some(b"v"), 1)], ProducerFields::default());
+    assert!(matches!(
+        log.append(&big, 0, 0),
+        Err(StorageError::MessageTooLarge { .. })
+    ));
+    let keyless = build_batch(
+        &[TestRecord::new(None, Some(b"v"), 1)],
+        ProducerFields::default(),
+    );
     let err = log.append(&keyless, 0, 0).unwrap_err();
     assert!(matches!(err, StorageError::InvalidRecord { .. }), "{err}");
     assert_eq!(log.log_end_offset(), 0);
@@ -102,7 +155,8 @@ suite!(timestamp_lookups_are_record_precise, |kind| {
     let records: Vec<_> = (0..10)
         .map(|i| TestRecord::new(Some(b"k"), Some(b"v"), 100 + 10 * i))
         .collect();
-    log.append(&build_batch(&records, ProducerFields::default()), 0, 0).unwrap();
+    log.append(&build_batch(&records, ProducerFields::default()), 0, 0)
+        .unwrap();
     assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 100)));
     assert_eq!(log.offset_for_timestamp(135).unwrap(), Some((4, 140)));
     assert_eq!(log.offset_for_timestamp(190).unwrap(), Some((9, 190)));
@@ -114,11 +168,13 @@ suite!(timestamp_lookups_are_record_precise, |kind| {
         TestRecord::new(Some(b"b"), Some(b"v"), 500),
         TestRecord::new(Some(b"c"), Some(b"v"), 160),
     ];
-    log.append(&build_batch(&records, ProducerFields::default()), 0, 0).unwrap();
+    log.append(&build_batch(&records, ProducerFields::default()), 0, 0)
+        .unwrap();
     assert_eq!(log.max_timestamp().unwrap(), Some((11, 500)));
     assert_eq!(log.offset_for_timestamp(200).unwrap(), Some((11, 500)));
     for i in 0..50 {
-        log.append(&simple_batch(3, 100, 1000 + 10 * i), 0, 0).unwrap();
+        log.append(&simple_batch(3, 100, 1000 + 10 * i), 0, 0)
+            .unwrap();
     }
     assert_eq!(log.offset_for_timestamp(1001).unwrap(), Some((14, 1001)));
     assert_eq!(log.offset_for_timestamp(1255).unwrap(), Some((91, 1260)));
@@ -147,18 +203,25 @@ suite!(roll_retention_and_delete_records, |kind| {
     };
     let mut log = make(kind, config);
     for i in 0..100 {
-        log.append(&simple_batch(2, 100, i * 10), 0, i * 10).unwrap();
+        log.append(&simple_batch(2, 100, i * 10), 0, i * 10)
+            .unwrap();
     }
     log.check_invariants();
     let size_before = log.size_bytes();
     assert!(size_before > 8192);
     let deleted = log.apply_retention(1000).unwrap();
     assert!(deleted > 0);
-    assert!(log.size_bytes() <= 4096 + 4096, "size retention leaves about retention_bytes");
+    assert!(
+        log.size_bytes() <= 4096 + 4096,
+        "size retention leaves about retention_bytes"
+    );
     assert!(log.log_start_offset() > 0);
     log.check_invariants();
     let start = log.log_start_offset();
-    assert!(matches!(log.read(start - 1, 10, i64::MAX), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(start - 1, 10, i64::MAX),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     // Time retention: everything sealed is older than now - retention_ms.
     log.apply_retention(1_000_000).unwrap();
     log.check_invariants();
@@ -167,7 +230,10 @@ suite!(roll_retention_and_delete_records, |kind| {
     let target = log.log_start_offset() + 1;
     if target <= leo {
         assert_eq!(log.delete_records(target).unwrap(), target);
-        assert!(matches!(log.read(target - 1, 10, i64::MAX), Err(StorageError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.read(target - 1, 10, i64::MAX),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
         let bytes = log.read(target, 10, i64::MAX).unwrap();
         assert!(!bytes.is_empty());
     }
@@ -184,7 +250,10 @@ suite!(truncate_to_batch_boundaries, |kind| {
     for i in 0..60 {
         log.append(&simple_batch(3, 50, i), 0, 0).unwrap();
     }
-    assert!(matches!(log.truncate_to(100), Err(StorageError::NotBatchBoundary { offset: 100 })));
+    assert!(matches!(
+        log.truncate_to(100),
+        Err(StorageError::NotBatchBoundary { offset: 100 })
+    ));
     log.truncate_to(99).unwrap();
     assert_eq!(log.log_end_offset(), 99);
     log.check_invariants();
@@ -202,40 +271,76 @@ suite!(truncate_to_batch_boundaries, |kind| {
 
 suite!(idempotent_producer_dedup_gaps_fencing, |kind| {
     let mut log = make(kind, LogConfig::default());
-    let first = log.append(&idempotent_batch(3, producer(7, 0, 0)), 0, 0).unwrap();
+    let first = log
+        .append(&idempotent_batch(3, producer(7, 0, 0)), 0, 0)
+        .unwrap();
     assert_eq!((first.first_offset, first.last_offset), (0, 2));
     log.append(&simple_batch(2, 1, 0), 0, 0).unwrap();
     // A retry of the first batch is not written and reports the original offsets.
-    let dup = log.append(&idempotent_batch(3, producer(7, 0, 0)), 0, 0).unwrap();
+    let dup = log
+        .append(&idempotent_batch(3, producer(7, 0, 0)), 0, 0)
+        .unwrap();
     assert!(dup.duplicate);
     assert_eq!((dup.first_offset, dup.last_offset), (0, 2));
     assert_eq!(log.log_end_offset(), 5);
     // Gap.
-    let err = log.append(&idempotent_batch(1, producer(7, 0, 5)), 0, 0).unwrap_err();
-    assert!(matches!(err, StorageError::OutOfOrderSequence { expected: 3, got: 5, .. }), "{err}");
-    log.append(&idempotent_batch(2, producer(7, 0, 3)), 0, 0).unwrap();
+    let err = log
+        .append(&idempotent_batch(1, producer(7, 0, 5)), 0, 0)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::OutOfOrderSequence {
+                expected: 3,
+                got: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    log.append(&idempotent_batch(2, producer(7, 0, 3)), 0, 0)
+        .unwrap();
     // New epoch must start at 0; then the old epoch is fenced.
     assert!(matches!(
         log.append(&idempotent_batch(1, producer(7, 1, 5)), 0, 0),
         Err(StorageError::OutOfOrderSequence { expected: 0, .. })
     ));
-    log.append(&idempotent_batch(1, producer(7, 1, 0)), 0, 0).unwrap();
-    let err = log.append(&idempotent_batch(1, producer(7, 0, 5)), 0, 0).unwrap_err();
-    assert!(matches!(err, StorageError::InvalidProducerEpoch { .. }), "{err}");
+    log.append(&idempotent_batch(1, producer(7, 1, 0)), 0, 0)
+        .unwrap();
+    let err = log
+        .append(&idempotent_batch(1, producer(7, 0, 5)), 0, 0)
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::InvalidProducerEpoch { .. }),
+        "{err}"
+    );
     assert_eq!(err.kafka_error_code(), 47);
     // Unknown producers start anywhere; sequences wrap at i32::MAX.
-    log.append(&idempotent_batch(2, producer(9, 0, i32::MAX - 1)), 0, 0).unwrap();
-    log.append(&idempotent_batch(1, producer(9, 0, 0)), 0, 0).unwrap();
+    log.append(&idempotent_batch(2, producer(9, 0, i32::MAX - 1)), 0, 0)
+        .unwrap();
+    log.append(&idempotent_batch(1, producer(9, 0, 0)), 0, 0)
+        .unwrap();
     // Only the last 5 batches are remembered.
     for seq in 1..7 {
-        log.append(&idempotent_batch(1, producer(9, 0, seq)), 0, 0).unwrap();
+        log.append(&idempotent_batch(1, producer(9, 0, seq)), 0, 0)
+            .unwrap();
     }
-    assert!(log.append(&idempotent_batch(1, producer(9, 0, 6)), 0, 0).unwrap().duplicate);
-    assert!(log.append(&idempotent_batch(1, producer(9, 0, 1)), 0, 0).is_err());
+    assert!(
+        log.append(&idempotent_batch(1, producer(9, 0, 6)), 0, 0)
+            .unwrap()
+            .duplicate
+    );
+    assert!(log
+        .append(&idempotent_batch(1, producer(9, 0, 1)), 0, 0)
+        .is_err());
     // Truncation rewinds producer state.
     let leo = log.log_end_offset();
     log.truncate_to(leo - 1).unwrap();
-    assert!(!log.append(&idempotent_batch(1, producer(9, 0, 6)), 0, 0).unwrap().duplicate);
+    assert!(
+        !log.append(&idempotent_batch(1, producer(9, 0, 6)), 0, 0)
+            .unwrap()
+            .duplicate
+    );
 });
 
 suite!(compaction_keeps_latest_per_key_and_offsets, |kind| {
@@ -252,12 +357,19 @@ suite!(compaction_keeps_latest_per_key_and_offsets, |kind| {
         let key = format!("key{}", i % 7);
         let value = (i % 50 != 3).then(|| format!("value{i}"));
         let record = TestRecord::new(Some(key.as_bytes()), value.as_deref().map(str::as_bytes), i);
-        let info = log.append(&build_batch(&[record], ProducerFields::default()), 0, 0).unwrap();
+        let info = log
+            .append(&build_batch(&[record], ProducerFields::default()), 0, 0)
+            .unwrap();
         latest.insert(key, (info.first_offset, value));
     }
     // A record at a much later time rolls the segment, so every key above is sealed.
     let late = TestRecord::new(Some(b"zz"), Some(b"late"), 5_000);
-    log.append(&build_batch(&[late], ProducerFields::default()), 0, 1_000_000_000).unwrap();
+    log.append(
+        &build_batch(&[late], ProducerFields::default()),
+        0,
+        1_000_000_000,
+    )
+    .unwrap();
     let before = read_all(&*log);
     let stats = log.compact(0).unwrap();
     assert!(stats.records_removed > 0, "{stats:?}");
@@ -270,13 +382,19 @@ suite!(compaction_keeps_latest_per_key_and_offsets, |kind| {
             assert!(previous.is_none(), "key {key} kept twice");
         }
     }
-    assert_eq!(seen, latest, "exactly the latest value per key survives, offsets kept");
+    assert_eq!(
+        seen, latest,
+        "exactly the latest value per key survives, offsets kept"
+    );
     assert!(after.len() < before.len());
     // Tombstones go once older than delete_retention_ms.
     log.compact(1_000_000).unwrap();
     log.check_invariants();
     for (key, offset, value) in records_of(&read_all(&*log)) {
-        assert!(value.is_some(), "tombstone of {key} at {offset} outlived delete_retention_ms");
+        assert!(
+            value.is_some(),
+            "tombstone of {key} at {offset} outlived delete_retention_ms"
+        );
     }
 });
 

@@ -93,8 +93,16 @@ fn unclean_reopen_cuts_torn_tail_and_rebuilds_state() {
     assert_eq!(log.log_end_offset(), leo);
     assert!(std::fs::metadata(&active).unwrap().len() < size_with_garbage);
     log.check_invariants();
-    assert!(log.append(&idem, 0, 0).unwrap().duplicate, "state rebuilt from the log");
-    assert_eq!(log.append(&simple_batch(1, 1, 0), 0, 0).unwrap().first_offset, leo);
+    assert!(
+        log.append(&idem, 0, 0).unwrap().duplicate,
+        "state rebuilt from the log"
+    );
+    assert_eq!(
+        log.append(&simple_batch(1, 1, 0), 0, 0)
+            .unwrap()
+            .first_offset,
+        leo
+    );
 }
 
 #[test]
@@ -186,8 +194,17 @@ fn partial_write_is_rolled_back_and_log_stays_usable() {
     assert!(matches!(err, StorageError::Io { .. }), "{err}");
     assert_eq!(log.log_end_offset(), leo);
     let file = log_files(dir.path(), ".log").pop().unwrap();
-    assert_eq!(std::fs::metadata(file).unwrap().len(), size, "nothing half-written remains");
-    assert_eq!(log.append(&simple_batch(1, 1, 0), 0, 0).unwrap().first_offset, leo);
+    assert_eq!(
+        std::fs::metadata(file).unwrap().len(),
+        size,
+        "nothing half-written remains"
+    );
+    assert_eq!(
+        log.append(&simple_batch(1, 1, 0), 0, 0)
+            .unwrap()
+            .first_offset,
+        leo
+    );
     log.check_invariants();
 }
 
@@ -202,8 +219,14 @@ fn failed_fsync_takes_log_offline_until_reopen() {
     let mut log = PartitionLog::open(dir.path(), durable.clone(), 0).unwrap();
     fill(&mut log, 3);
     fail_next(FailPoint::Fsync, 1);
-    assert!(matches!(log.append(&simple_batch(1, 1, 0), 0, 0), Err(StorageError::Injected(FailPoint::Fsync))));
-    assert!(matches!(log.append(&simple_batch(1, 1, 0), 0, 0), Err(StorageError::LogOffline { .. })));
+    assert!(matches!(
+        log.append(&simple_batch(1, 1, 0), 0, 0),
+        Err(StorageError::Injected(FailPoint::Fsync))
+    ));
+    assert!(matches!(
+        log.append(&simple_batch(1, 1, 0), 0, 0),
+        Err(StorageError::LogOffline { .. })
+    ));
     drop(log);
     let mut log = PartitionLog::open(dir.path(), durable, 0).unwrap();
     log.check_invariants();
@@ -217,9 +240,15 @@ fn injected_roll_and_truncate_failures_are_typed_errors() {
     let mut log = PartitionLog::open(dir.path(), config(), 0).unwrap();
     fill(&mut log, 10);
     fail_next(FailPoint::Append, 1);
-    assert!(matches!(log.append(&simple_batch(1, 1, 0), 0, 0), Err(StorageError::Injected(FailPoint::Append))));
+    assert!(matches!(
+        log.append(&simple_batch(1, 1, 0), 0, 0),
+        Err(StorageError::Injected(FailPoint::Append))
+    ));
     fail_next(FailPoint::Truncate, 1);
-    assert!(matches!(log.truncate_to(3), Err(StorageError::Injected(FailPoint::Truncate))));
+    assert!(matches!(
+        log.truncate_to(3),
+        Err(StorageError::Injected(FailPoint::Truncate))
+    ));
     drop(log);
     let mut log = PartitionLog::open(dir.path(), config(), 0).unwrap();
     fail_next(FailPoint::Roll, 1);

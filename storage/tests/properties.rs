@@ -45,8 +45,13 @@ fn run_ops(kind: Kind, ops: &[Op]) {
     for op in ops {
         now += 10;
         match op {
-            Op::Append { records, value_bytes } => {
-                let info = log.append(&simple_batch(*records, *value_bytes, now), 0, now).unwrap();
+            Op::Append {
+                records,
+                value_bytes,
+            } => {
+                let info = log
+                    .append(&simple_batch(*records, *value_bytes, now), 0, now)
+                    .unwrap();
                 assert_eq!(info.last_offset + 1, log.log_end_offset());
             }
             Op::Truncate { back } => {
@@ -62,8 +67,12 @@ fn run_ops(kind: Kind, ops: &[Op]) {
                 }
             }
             Op::DeleteRecords { forward } => {
-                let target = (log.log_start_offset() + i64::from(*forward)).min(log.log_end_offset());
-                assert_eq!(log.delete_records(target).unwrap(), target.max(log.log_start_offset()));
+                let target =
+                    (log.log_start_offset() + i64::from(*forward)).min(log.log_end_offset());
+                assert_eq!(
+                    log.delete_records(target).unwrap(),
+                    target.max(log.log_start_offset())
+                );
             }
             Op::Retention => {
                 log.apply_retention(now).unwrap();

@@ -94,7 +94,11 @@ pub fn read_all(log: &dyn Log) -> Vec<ReadBatch> {
             if let Some(last) = out.last() {
                 assert!(header.base_offset() > last.1, "offsets must increase");
             }
-            out.push((header.base_offset(), header.last_offset(), header.bytes().to_vec()));
+            out.push((
+                header.base_offset(),
+                header.last_offset(),
+                header.bytes().to_vec(),
+            ));
             offset = header.last_offset() + 1;
         }
     }
