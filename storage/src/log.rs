@@ -93,7 +93,7 @@ impl PartitionLog {
     }
 
     /// Seals the active segment and starts a new one at the log end.
-    pub(crate) fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
+    pub(crate) fn roll(&mut self) -> Result<(), StorageError> {
         failpoints::check(FailPoint::Roll)?;
         let new_base = self.log_end_offset;
         self.active_mut().seal()?;
@@ -103,7 +103,6 @@ impl PartitionLog {
         self.recovery_point = self.recovery_point.max(new_base);
         checkpoint::write_offsets(&self.dir, RECOVERY_POINT_FILE, &[self.recovery_point])?;
         producer_state::prune_snapshots(&self.dir, self.log_start_offset, self.log_end_offset)?;
-        let _ = now_ms;
         Ok(())
     }
 
@@ -262,7 +261,7 @@ impl Log for PartitionLog {
             plan.info.last_offset,
             now_ms,
         ) {
-            let result = self.roll(now_ms);
+            let result = self.roll();
             self.guard(result)?;
         }
         let config = self.config.clone();
