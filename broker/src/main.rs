@@ -8,9 +8,15 @@ use millrace_broker::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 /// Millrace: a Kafka-compatible broker with built-in stream processing.
+///
+/// Without a subcommand, runs a node. With one, runs a client tool against a
+/// running cluster (like Kafka's kafka-topics, console producer/consumer and
+/// perf-test tools).
 #[derive(Parser)]
-#[command(name = "broker", version)]
+#[command(name = "broker", version, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    tool: Option<millrace_client::cli::Command>,
     /// A server.properties file (Kafka's key names).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -21,6 +27,9 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(tool) = cli.tool {
+        return run_tool(tool);
+    }
     let (config, warnings) = match ServerConfig::load(cli.config.as_deref(), &cli.overrides, std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
@@ -44,6 +53,23 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_tool(tool: millrace_client::cli::Command) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(millrace_client::cli::run(tool)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", millrace_client::cli::error_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
