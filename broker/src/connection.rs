@@ -66,7 +66,11 @@ pub async fn run(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, shutd
                 let version = request.header.request_api_version;
                 let correlation_id = request.header.correlation_id;
                 tracing::trace!(%peer, api = millrace_protocol::codec::api_name(api_key), version, correlation_id, body = ?request.body, "request");
-                match handlers::handle(&broker, request).await {
+                let ctx = handlers::RequestContext {
+                    client_id: request.header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                    peer,
+                };
+                match handlers::handle(&broker, &ctx, request).await {
                     Some(body) => encode_response(api_key, version, correlation_id, &body),
                     None => continue,
                 }

@@ -6,6 +6,7 @@
 //! depends on it. Module map:
 //! - [`config`]: server.properties keys, overrides, topic-level configs.
 //! - [`metadata`]: metadata records, the image, the controller (single voter).
+//! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`replica`]: hosted partitions and the append signal for long polls.
 //! - [`server`], [`connection`]: listener and per-connection request loop.
 //! - [`handlers`]: one file per Kafka API, all of the same shape.
@@ -17,6 +18,7 @@
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod group;
 pub mod handlers;
 pub mod metadata;
 pub mod node;
@@ -35,6 +37,7 @@ pub struct Broker {
     pub config: Arc<ServerConfig>,
     pub controller: metadata::Controller,
     pub replicas: replica::ReplicaManager,
+    pub groups: group::GroupCoordinator,
 }
 
 /// Wall-clock milliseconds since the epoch, the unit of Kafka timestamps.

@@ -55,8 +55,11 @@ impl Node {
             log_dir = %dir.display(),
             "node started"
         );
+        let groups = crate::group::GroupCoordinator::new(&config);
+        let broker = Arc::new(Broker { config, controller, replicas, groups });
+        broker.groups.load(&broker).context("cannot load consumer groups")?;
         Ok(Node {
-            broker: Arc::new(Broker { config, controller, replicas }),
+            broker,
             listeners,
             _lock: lock,
         })

@@ -22,6 +22,7 @@ pub fn spawn(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Cancellatio
         })
     });
     every(broker, tracker, shutdown, c.flush_scheduler_interval_ms, "flush", |p| p.maybe_flush(now_ms()));
+    spawn_group_timers(broker, tracker, shutdown);
     if c.cleaner_enable {
         every(broker, tracker, shutdown, c.cleaner_backoff_ms, "compaction", |p| p.compact(now_ms()));
     }
@@ -57,6 +58,32 @@ fn every(
             if let Err(e) = run.await {
                 tracing::error!(error = %e, task = what, "background task panicked");
             }
+        }
+    });
+}
+
+/// How often group timers (sessions, rebalance deadlines) are checked; the
+/// slack this adds to a session timeout.
+const GROUP_TICK_MS: u64 = 100;
+
+fn spawn_group_timers(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let broker = broker.clone();
+    let shutdown = shutdown.clone();
+    let retention_check_ms = broker.config.long("offsets.retention.check.interval.ms").max(1);
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(GROUP_TICK_MS));
+        let mut last_retention_check = now_ms();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = now_ms();
+            let expire = now - last_retention_check >= retention_check_ms;
+            if expire {
+                last_retention_check = now;
+            }
+            broker.groups.tick(&broker.replicas, now, expire);
         }
     });
 }

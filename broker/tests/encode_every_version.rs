@@ -58,6 +58,44 @@ fn sample(key: ApiKey, topic: &str) -> RequestKind {
             RequestKind::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default())
         }
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ApiKey::FindCoordinator => RequestKind::FindCoordinator(
+            FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_static_str("g"))
+                .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
+        ),
+        ApiKey::JoinGroup => RequestKind::JoinGroup(
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(topic.to_string())))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))]),
+        ),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g")))),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(HeartbeatRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g")))),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(LeaveGroupRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g")))),
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(name)
+                    .with_partitions(vec![offset_commit_request::OffsetCommitRequestPartition::default().with_committed_offset(3)])]),
+        ),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                .with_groups(vec![offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                    .with_topics(None)]),
+        ),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_static_str("simple")), GroupId(StrBytes::from_static_str("none"))]),
+        ),
+        ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(vec![GroupId(StrBytes::from_static_str("none"))])),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default().with_group_id(GroupId(StrBytes::from_static_str("simple")))),
         other => panic!("advertised {other:?} has no sample request here; add one"),
     }
 }
@@ -68,13 +106,20 @@ async fn every_advertised_version_encodes() {
     let overrides = vec![
         format!("log.dirs={}", dir.path().display()),
         "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        "group.initial.rebalance.delay.ms=0".to_string(),
+        "offsets.topic.num.partitions=3".to_string(),
     ];
     let (config, _) = ServerConfig::load(None, &overrides, Vec::new()).unwrap();
     let node = Node::start(config).await.unwrap();
     let broker = node.broker.clone();
+    let ctx = handlers::RequestContext {
+        client_id: "test".into(),
+        peer: "127.0.0.1:1".parse().unwrap(),
+    };
     for range in SUPPORTED {
         for version in range.min..=range.max {
-            let topic = format!("t{}", range.key as i16);
+            // A topic (and group) per version, so that no request waits on another's state.
+            let topic = format!("t{}v{version}", range.key as i16);
             let request = DecodedRequest {
                 api_key: range.key,
                 header: RequestHeader::default()
@@ -83,7 +128,7 @@ async fn every_advertised_version_encodes() {
                 body: sample(range.key, &topic),
             };
             // Auto-create the topic the request names so handlers take their success paths.
-            handlers::handle(&broker, DecodedRequest {
+            handlers::handle(&broker, &ctx, DecodedRequest {
                 api_key: ApiKey::Metadata,
                 header: RequestHeader::default().with_request_api_version(12),
                 body: RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
@@ -92,7 +137,7 @@ async fn every_advertised_version_encodes() {
                 ])).with_allow_auto_topic_creation(true)),
             })
             .await;
-            let response = handlers::handle(&broker, request).await;
+            let response = handlers::handle(&broker, &ctx, request).await;
             let Some(response) = response else {
                 panic!("{:?} v{version} gave no response", range.key);
             };

@@ -246,6 +246,11 @@ impl ServerConfig {
         self.values.get(key).map(|(v, s)| (v.as_str(), *s))
     }
 
+    /// A numeric key's value; every numeric key with a default was checked at load.
+    pub fn long(&self, key: &str) -> i64 {
+        self.get(key).and_then(|(v, _)| v.parse().ok()).unwrap_or(0)
+    }
+
     /// Every set key with its value and source.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str, Source)> {
         self.values.iter().map(|(k, (v, s))| (k.as_str(), v.as_str(), *s))

@@ -49,3 +49,17 @@ mod tests {
         }
     }
 }
+
+/// Who sent a request: what handlers that record clients need.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub client_id: String,
+    pub peer: std::net::SocketAddr,
+}
+
+impl RequestContext {
+    /// The host as Kafka's tools print it (`/127.0.0.1`).
+    pub fn client_host(&self) -> String {
+        format!("/{}", self.peer.ip())
+    }
+}

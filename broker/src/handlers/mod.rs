@@ -15,6 +15,17 @@ pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod alter_configs;
+pub mod delete_groups;
+pub mod describe_groups;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
+pub mod sync_group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -23,10 +34,11 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use millrace_protocol::DecodedRequest;
 
 use crate::Broker;
+pub use common::RequestContext;
 
 /// Runs the handler for one request. `None` means "send nothing back"
 /// (Produce with acks=0).
-pub async fn handle(broker: &Broker, request: DecodedRequest) -> Option<ResponseKind> {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, request: DecodedRequest) -> Option<ResponseKind> {
     let v = request.header.request_api_version;
     let response = match request.body {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(v, r)),
@@ -53,6 +65,19 @@ pub async fn handle(broker: &Broker, request: DecodedRequest) -> Option<Response
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(init_producer_id::handle(broker, v, r))
         }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, v, r))
+        }
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(broker, ctx, v, r).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, v, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, v, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, v, r)),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, v, r)),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, v, r)),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, v, r)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, v, r)),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, v, r)),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, v, r)),
         other => {
             // Unreachable while the advertised table and this match agree (a
             // test checks that); never a panic on a request path.
