@@ -9,6 +9,8 @@
 pub mod group;
 pub mod member;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};

@@ -1,0 +1,172 @@
+//! State-machine tests for classic groups: time is passed in, answers are
+//! read from the members' channels.
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+
+use super::group::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome};
+use super::member::{JoinResult, SyncResult};
+
+const CFG: GroupConfig = GroupConfig {
+    initial_rebalance_delay_ms: 0,
+    max_size: 10,
+};
+
+fn req(member: &str, instance: Option<&str>) -> JoinRequest {
+    JoinRequest {
+        member_id: member.to_string(),
+        instance_id: instance.map(str::to_string),
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+        require_known_member_id: true,
+    }
+}
+
+fn now(o: JoinOutcome) -> JoinResult {
+    match o {
+        JoinOutcome::Now(r) => r,
+        JoinOutcome::Wait(mut rx) => rx.try_recv().expect("join should have completed"),
+    }
+}
+
+fn waiting(o: JoinOutcome) -> tokio::sync::oneshot::Receiver<JoinResult> {
+    match o {
+        JoinOutcome::Wait(rx) => rx,
+        JoinOutcome::Now(r) => panic!("expected to wait, got {r:?}"),
+    }
+}
+
+/// Joins a new member through the MEMBER_ID_REQUIRED round trip.
+fn join_new(g: &mut Group, t: i64) -> JoinOutcome {
+    let first = now(g.join(req("", None), t, CFG));
+    assert_eq!(first.error, ResponseError::MemberIdRequired.code());
+    g.join(req(&first.member_id, None), t, CFG)
+}
+
+fn sync(g: &mut Group, member: &str, generation: i32, assignments: Vec<(String, Bytes)>, t: i64) -> SyncOutcome {
+    g.sync(member, None, generation, assignments, t)
+}
+
+fn sync_now(o: SyncOutcome) -> SyncResult {
+    match o {
+        SyncOutcome::Now(r) => r,
+        SyncOutcome::Wait(mut rx) => rx.try_recv().expect("sync should have completed"),
+    }
+}
+
+#[test]
+fn one_member_joins_syncs_and_heartbeats() {
+    let mut g = Group::new("g");
+    let r = now(join_new(&mut g, 0));
+    assert_eq!((r.error, r.generation), (0, 1));
+    assert_eq!(r.leader, r.member_id);
+    assert_eq!(r.members.len(), 1);
+    let s = sync_now(sync(&mut g, &r.member_id, 1, vec![(r.member_id.clone(), Bytes::from_static(b"a0"))], 1));
+    assert_eq!(s.assignment.as_ref(), b"a0");
+    assert_eq!(g.state, GroupState::Stable);
+    assert_eq!(g.heartbeat(&r.member_id, None, 1, 2), Ok(()));
+    assert_eq!(g.heartbeat(&r.member_id, None, 0, 2), Err(ResponseError::IllegalGeneration));
+    assert_eq!(g.heartbeat("nobody", None, 1, 2), Err(ResponseError::UnknownMemberId));
+}
+
+#[test]
+fn second_member_triggers_rebalance_and_both_get_assignments() {
+    let mut g = Group::new("g");
+    let a = now(join_new(&mut g, 0));
+    sync_now(sync(&mut g, &a.member_id, 1, vec![], 0));
+    let mut b_rx = waiting(join_new(&mut g, 10));
+    assert_eq!(g.state, GroupState::PreparingRebalance);
+    assert_eq!(g.heartbeat(&a.member_id, None, 1, 11), Err(ResponseError::RebalanceInProgress));
+    // The old member rejoins: the join completes for both.
+    let a2 = now(g.join(req(&a.member_id, None), 12, CFG));
+    let b = b_rx.try_recv().unwrap();
+    assert_eq!((a2.generation, b.generation), (2, 2));
+    assert_eq!(a2.leader, a.member_id, "the oldest member stays leader");
+    assert_eq!(a2.members.len(), 2);
+    assert!(b.members.is_empty(), "only the leader sees the member list");
+    let mut b_sync = match sync(&mut g, &b.member_id, 2, vec![], 13) {
+        SyncOutcome::Wait(rx) => rx,
+        SyncOutcome::Now(r) => panic!("follower should wait for the leader: {r:?}"),
+    };
+    let assignments = vec![(a.member_id.clone(), Bytes::from_static(b"pa")), (b.member_id.clone(), Bytes::from_static(b"pb"))];
+    assert_eq!(sync_now(sync(&mut g, &a.member_id, 2, assignments, 14)).assignment.as_ref(), b"pa");
+    assert_eq!(b_sync.try_recv().unwrap().assignment.as_ref(), b"pb");
+}
+
+#[test]
+fn rebalance_timeout_drops_members_that_do_not_rejoin() {
+    let mut g = Group::new("g");
+    let a = now(join_new(&mut g, 0));
+    sync_now(sync(&mut g, &a.member_id, 1, vec![], 0));
+    let mut b_rx = waiting(join_new(&mut g, 10));
+    // `a` keeps heartbeating (and is told to rejoin) but never does.
+    for t in [9_000, 18_000, 27_000] {
+        assert_eq!(g.heartbeat(&a.member_id, None, 1, t), Err(ResponseError::RebalanceInProgress));
+        g.tick(t, CFG);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+    }
+    g.tick(10 + 30_000, CFG);
+    let b = b_rx.try_recv().unwrap();
+    assert_eq!(b.generation, 2);
+    assert_eq!(b.leader, b.member_id);
+    assert!(!g.members.contains_key(&a.member_id));
+}
+
+#[test]
+fn expired_session_and_leave_rebalance_or_empty_the_group() {
+    let mut g = Group::new("g");
+    let a = now(join_new(&mut g, 0));
+    sync_now(sync(&mut g, &a.member_id, 1, vec![], 0));
+    assert!(g.tick(10_001, CFG), "a silent member expires after its session timeout");
+    assert_eq!(g.state, GroupState::Empty);
+    let b = now(join_new(&mut g, 20_000));
+    sync_now(sync(&mut g, &b.member_id, b.generation, vec![], 20_000));
+    assert_eq!(g.leave(&b.member_id, None, 20_001, CFG), Ok(()));
+    assert_eq!(g.state, GroupState::Empty);
+    assert_eq!(g.leave(&b.member_id, None, 20_002, CFG), Err(ResponseError::UnknownMemberId));
+}
+
+#[test]
+fn static_member_restart_keeps_assignment_without_rebalance() {
+    let mut g = Group::new("g");
+    let a = now(g.join(req("", Some("i1")), 0, CFG));
+    sync_now(sync(&mut g, &a.member_id, 1, vec![(a.member_id.clone(), Bytes::from_static(b"x"))], 0));
+    // Same instance id, new process (empty member id): no rebalance.
+    let a2 = now(g.join(req("", Some("i1")), 5, CFG));
+    assert_eq!(a2.error, 0);
+    assert_eq!(a2.generation, 1);
+    assert_ne!(a2.member_id, a.member_id);
+    assert_eq!(g.state, GroupState::Stable);
+    assert_eq!(sync_now(g.sync(&a2.member_id, Some("i1"), 1, vec![], 6)).assignment.as_ref(), b"x");
+    // The old process is fenced.
+    assert_eq!(g.heartbeat(&a.member_id, Some("i1"), 1, 7), Err(ResponseError::UnknownMemberId));
+    assert_eq!(g.heartbeat(&a2.member_id, Some("i2"), 1, 7), Err(ResponseError::FencedInstanceId));
+}
+
+#[test]
+fn incompatible_protocols_and_unknown_members_are_refused() {
+    let mut g = Group::new("g");
+    now(join_new(&mut g, 0));
+    let mut other = req("", None);
+    other.protocols = vec![("roundrobin".into(), Bytes::new())];
+    assert_eq!(now(g.join(other, 1, CFG)).error, ResponseError::InconsistentGroupProtocol.code());
+    let mut empty = req("", None);
+    empty.protocols.clear();
+    assert_eq!(now(g.join(empty, 1, CFG)).error, ResponseError::InconsistentGroupProtocol.code());
+    assert_eq!(now(g.join(req("ghost", None), 1, CFG)).error, ResponseError::UnknownMemberId.code());
+    assert_eq!(g.members.len(), 1, "refusals leave the group as it was");
+}
+
+#[test]
+fn group_max_size_is_enforced() {
+    let mut g = Group::new("g");
+    let cfg = GroupConfig { max_size: 1, ..CFG };
+    let a = now(g.join(JoinRequest { require_known_member_id: false, ..req("", None) }, 0, cfg));
+    assert_eq!(a.error, 0);
+    let b = now(g.join(JoinRequest { require_known_member_id: false, ..req("", None) }, 1, cfg));
+    assert_eq!(b.error, ResponseError::GroupMaxSizeReached.code());
+}
