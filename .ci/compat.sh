@@ -12,6 +12,7 @@ summary() { echo "COMPAT-SUMMARY $*"; exit 0; }
 
 mkdir -p "$COMPAT"
 cp -a ../shared/compat/. "$COMPAT/"
+chmod -R u+w "$COMPAT"
 (cd "$COMPAT" && timeout 300 ./setup.sh) >"$CACHE/compat-setup.log" 2>&1 \
   || { tail -20 "$CACHE/compat-setup.log"; summary "setup.sh failed (see above)"; }
 

@@ -82,3 +82,21 @@ def test_kcat_producer_to_java_consumer(broker, java_classpath, kcat_bin):
     kcat_produce(kcat_bin, broker.bootstrap, topic, lines, "-p", "0", "-z", "lz4")
     got = java_consume(java_classpath, broker.bootstrap, topic, [0], 150)
     assert by_partition(got) == {0: lines}
+
+
+def test_admin_list_offsets_earliest_latest_max_timestamp_and_by_time(broker, java_classpath):
+    from kafka import KafkaProducer
+    topic = topic_name("java-offsets")
+    create_topic(broker.bootstrap, topic, 1)
+    base = 1_700_000_000_000
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=300)
+    # One batch; the largest timestamp sits at offset 6, not at the end.
+    stamps = [base + 10 * i for i in range(10)]
+    stamps[6] = base + 1000
+    futures = [p.send(topic, value=b"x", partition=0, timestamp_ms=ts) for ts in stamps]
+    assert [f.get(timeout=20).offset for f in futures] == list(range(10))
+    p.close(timeout=10)
+    out = java_admin(java_classpath, broker.bootstrap, "offsets", topic, "0",
+                     str(base - 1), str(base + 35), str(base + 2000)).stdout.decode().splitlines()
+    assert out == ["earliest 0", "latest 10", f"max-timestamp 6 {base + 1000}",
+                   f"at {base - 1} 0", f"at {base + 35} 4", f"at {base + 2000} -1"], out

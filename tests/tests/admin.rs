@@ -149,3 +149,19 @@ async fn zero_partitions_is_invalid_partitions() {
         RDKafkaErrorCode::InvalidPartitions
     );
 }
+
+#[tokio::test]
+async fn broker_configs_describe_the_running_values() {
+    let broker = BrokerProcess::start(&["log.retention.hours=42"]);
+    let admin = admin(&broker);
+    let results = bounded(
+        "DescribeConfigs",
+        admin.describe_configs([&ResourceSpecifier::Broker(1)], &admin_opts()),
+    )
+    .await
+    .expect("DescribeConfigs request");
+    let resource = results[0].as_ref().expect("broker 1 is described");
+    let value = |k: &str| resource.get(k).and_then(|e| e.value.clone());
+    assert_eq!(value("num.partitions").as_deref(), Some("4"));
+    assert_eq!(value("log.retention.hours").as_deref(), Some("42"));
+}

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use millrace_tests::clients::{
-    assign, bounded, consume_n, consumer, create_topic, payload, producer, topic_name, watermarks,
+    admin, admin_opts, assign, bounded, consume_n, consumer, create_topic, payload, producer,
+    send_all, topic_name, watermarks,
 };
 use millrace_tests::BrokerProcess;
+use rdkafka::admin::{NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::Offset;
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Sends `n` keyed records with acks=all; returns (partition, offset) → value.
 async fn produce_acked(
@@ -101,4 +103,72 @@ async fn kill_9_keeps_every_acknowledged_record() {
             "acknowledged record {k:?} lost or changed"
         );
     }
+}
+
+#[tokio::test]
+async fn configs_deletions_and_log_start_offsets_survive_a_restart() {
+    let mut broker = BrokerProcess::start(&[]);
+    let kept = topic_name("kept");
+    let gone = topic_name("gone");
+    let admin_client = admin(&broker);
+    let topics = [
+        NewTopic::new(&kept, 1, TopicReplication::Fixed(1)).set("retention.ms", "3600000"),
+        NewTopic::new(&gone, 1, TopicReplication::Fixed(1)),
+    ];
+    let created = bounded(
+        "CreateTopics",
+        admin_client.create_topics(&topics, &admin_opts()),
+    )
+    .await
+    .expect("CreateTopics request");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    millrace_tests::clients::wait_for_leaders(&admin_client, &kept, 1);
+    let values: Vec<Vec<u8>> = (0..10).map(|i| vec![b'v', i]).collect();
+    send_all(&producer(&broker, &[]), &kept, 0, &values).await;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&kept, 0, Offset::Offset(4))
+        .expect("add partition");
+    bounded(
+        "DeleteRecords",
+        admin_client.delete_records(&tpl, &admin_opts()),
+    )
+    .await
+    .expect("DeleteRecords request");
+    let deleted = bounded(
+        "DeleteTopics",
+        admin_client.delete_topics(&[&gone], &admin_opts()),
+    )
+    .await
+    .expect("DeleteTopics request");
+    assert_eq!(deleted, vec![Ok(gone.clone())]);
+    drop(admin_client);
+
+    broker.restart();
+
+    let admin_client = admin(&broker);
+    let md = admin_client
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("Metadata");
+    let names: Vec<&str> = md.topics().iter().map(|t| t.name()).collect();
+    assert!(names.contains(&kept.as_str()), "{names:?}");
+    assert!(
+        !names.contains(&gone.as_str()),
+        "deleted topic came back: {names:?}"
+    );
+    let described = bounded(
+        "DescribeConfigs",
+        admin_client.describe_configs([&ResourceSpecifier::Topic(&kept)], &admin_opts()),
+    )
+    .await
+    .expect("DescribeConfigs request");
+    let resource = described[0].as_ref().expect("topic described");
+    let retention = resource.get("retention.ms").and_then(|e| e.value.clone());
+    assert_eq!(retention.as_deref(), Some("3600000"));
+    let c = consumer(&broker, &[]);
+    assert_eq!(
+        watermarks(&c, &kept, 0),
+        (4, 10),
+        "log start offset after restart"
+    );
 }

@@ -131,3 +131,21 @@ async fn delete_records_moves_the_low_watermark_and_consumers_start_there() {
     assert_eq!(offsets, vec![4, 5, 6, 7, 8, 9]);
     assert_eq!(payload(&got[0]), b"v4".to_vec());
 }
+
+#[tokio::test]
+async fn out_of_range_fetch_resets_to_earliest() {
+    let broker = BrokerProcess::start(&[]);
+    let topic = topic_name("outofrange");
+    create_topic(&broker, &topic, 1).await;
+    let values: Vec<Vec<u8>> = (0..5).map(|i| format!("r{i}").into_bytes()).collect();
+    send_all(&producer(&broker, &[]), &topic, 0, &values).await;
+    let c = consumer(&broker, &[("auto.offset.reset", "earliest")]);
+    assign(&c, &topic, &[0], Offset::Offset(100));
+    let got = consume_n(&c, 5, Duration::from_secs(30));
+    let offsets: Vec<i64> = got.iter().map(|m| m.offset()).collect();
+    assert_eq!(
+        offsets,
+        vec![0, 1, 2, 3, 4],
+        "reset to earliest after OFFSET_OUT_OF_RANGE"
+    );
+}

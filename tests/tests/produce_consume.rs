@@ -289,3 +289,19 @@ async fn one_hundred_thousand_small_records() {
         assert_eq!(payload(m), values[i]);
     }
 }
+
+#[tokio::test]
+async fn acks_zero_records_arrive() {
+    let broker = BrokerProcess::start(&[]);
+    let topic = topic_name("acks0");
+    create_topic(&broker, &topic, 1).await;
+    let producer = producer(&broker, &[("acks", "0")]);
+    let values: Vec<Vec<u8>> = (0..100).map(|i| format!("a{i}").into_bytes()).collect();
+    // With acks=0 the client learns no offsets; it only hears that it sent.
+    send_all(&producer, &topic, 0, &values).await;
+    let consumer = consumer(&broker, &[]);
+    assign(&consumer, &topic, &[0], Offset::Beginning);
+    let got = consume_n(&consumer, values.len(), CONSUME_WAIT);
+    let got: Vec<Vec<u8>> = got.iter().map(payload).collect();
+    assert_eq!(got, values);
+}

@@ -8,8 +8,11 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.AdminClient;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 
 /**
@@ -19,6 +22,9 @@ import org.apache.kafka.common.config.ConfigResource;
  *   Admin BOOTSTRAP describe TOPIC                     prints "partitions N" then "config k=v" for
  *                                                      every topic override (non-default)
  *   Admin BOOTSTRAP delete TOPIC                       prints "deleted TOPIC"
+ *   Admin BOOTSTRAP offsets TOPIC PARTITION [TS]...    prints "earliest O", "latest O",
+ *                                                      "max-timestamp O T" and "at TS O" per TS
+ *                                                      (ListOffsets through Admin.listOffsets)
  * On a failed request it prints "error <ExceptionClass>: message" on stderr and exits 1.
  */
 public class Admin {
@@ -71,8 +77,24 @@ public class Admin {
                 admin.deleteTopics(List.of(argv[2])).all().get(20, TimeUnit.SECONDS);
                 System.out.println("deleted " + argv[2]);
                 break;
+            case "offsets": {
+                TopicPartition tp = new TopicPartition(argv[2], Integer.parseInt(argv[3]));
+                System.out.println("earliest " + offset(admin, tp, OffsetSpec.earliest()).offset());
+                System.out.println("latest " + offset(admin, tp, OffsetSpec.latest()).offset());
+                ListOffsetsResultInfo max = offset(admin, tp, OffsetSpec.maxTimestamp());
+                System.out.println("max-timestamp " + max.offset() + " " + max.timestamp());
+                for (int i = 4; i < argv.length; i++) {
+                    long ts = Long.parseLong(argv[i]);
+                    System.out.println("at " + ts + " " + offset(admin, tp, OffsetSpec.forTimestamp(ts)).offset());
+                }
+                break;
+            }
             default:
                 throw new IllegalArgumentException("unknown command " + argv[1]);
         }
+    }
+
+    static ListOffsetsResultInfo offset(AdminClient admin, TopicPartition tp, OffsetSpec spec) throws Exception {
+        return admin.listOffsets(Map.of(tp, spec)).partitionResult(tp).get(20, TimeUnit.SECONDS);
     }
 }
