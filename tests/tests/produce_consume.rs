@@ -240,7 +240,7 @@ async fn a_one_megabyte_record_between_two_small_ones() {
     let big: Vec<u8> = (0..1_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let values = vec![b"before".to_vec(), big, b"after".to_vec()];
+    let values = [b"before".to_vec(), big, b"after".to_vec()];
     for (i, v) in values.iter().enumerate() {
         let r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic).partition(0).payload(v);
         assert_eq!(send(&producer, r).await, (0, i as i64));
