@@ -94,6 +94,16 @@ fn sample(key: ApiKey, topic: &str) -> RequestKind {
             DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_static_str("simple")), GroupId(StrBytes::from_static_str("none"))]),
         ),
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(format!("cg-{topic}"))))
+                .with_member_id(StrBytes::from_string(format!("m-{topic}")))
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(Some(vec![name])),
+        ),
+        ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+            ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(StrBytes::from_string("cg-t68v1".to_string()))]),
+        ),
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(vec![GroupId(StrBytes::from_static_str("none"))])),
         ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default().with_group_id(GroupId(StrBytes::from_static_str("simple")))),
         other => panic!("advertised {other:?} has no sample request here; add one"),

@@ -104,6 +104,8 @@ pub const KEYS: &[Key] = &[
     key("group.initial.rebalance.delay.ms", Int, Some("3000"), "Delay before the first rebalance of a new group."),
     key("group.min.session.timeout.ms", Int, Some("6000"), "Smallest session timeout a group member may ask for."),
     key("group.max.session.timeout.ms", Int, Some("1800000"), "Largest session timeout a group member may ask for."),
+    key("group.consumer.heartbeat.interval.ms", Int, Some("5000"), "Heartbeat interval given to consumer-protocol (KIP-848) members."),
+    key("group.consumer.session.timeout.ms", Int, Some("45000"), "Session timeout of consumer-protocol (KIP-848) members."),
     key("group.max.size", Int, Some("2147483647"), "Members one group may have."),
     key("offsets.retention.minutes", Int, Some("10080"), "Committed offsets of empty groups expire after this long."),
     key("offsets.retention.check.interval.ms", Long, Some("600000"), "How often expired offsets are removed."),

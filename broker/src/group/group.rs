@@ -97,6 +97,8 @@ pub struct Group {
     /// group.instance.id -> member id of static members.
     pub statics: HashMap<String, String>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Members on the KIP-848 consumer protocol (a group uses one protocol at a time).
+    pub consumer: super::consumer::ConsumerGroup,
     /// The current rebalance phase ends (at the latest) at this time.
     pub phase_deadline_ms: i64,
     /// A new group waits this long for more members before its first generation.
@@ -117,6 +119,7 @@ impl Group {
             pending: HashMap::new(),
             statics: HashMap::new(),
             offsets: BTreeMap::new(),
+            consumer: Default::default(),
             phase_deadline_ms: 0,
             initial_delay_until_ms: 0,
             join_seq: 0,
@@ -150,7 +153,25 @@ impl Group {
             .any(|(name, _)| self.members.values().all(|m| m.supports(name)))
     }
 
+    /// No members on either protocol.
+    pub fn is_empty(&self) -> bool {
+        self.state == GroupState::Empty && self.consumer.members.is_empty()
+    }
+
+    /// The state name tools show, whichever protocol the group uses.
+    pub fn state_name(&self) -> &'static str {
+        if self.consumer.members.is_empty() {
+            self.state.name()
+        } else {
+            self.consumer.state_name()
+        }
+    }
+
     pub fn join(&mut self, req: JoinRequest, now_ms: i64, cfg: GroupConfig) -> JoinOutcome {
+        if !self.consumer.members.is_empty() {
+            // Mixing protocols in one group (KIP-848 migration) is not supported yet.
+            return Self::error_join(ResponseError::InconsistentGroupProtocol, &req.member_id);
+        }
         if self.state == GroupState::Dead {
             return Self::error_join(ResponseError::CoordinatorNotAvailable, &req.member_id);
         }

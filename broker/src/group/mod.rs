@@ -6,6 +6,8 @@
 //! `__consumer_offsets` partition before it is answered, and the coordinator
 //! rebuilds its state from that topic at start.
 
+pub mod assignor;
+pub mod consumer;
 pub mod group;
 pub mod member;
 pub mod store;
@@ -37,6 +39,8 @@ pub struct GroupCoordinator {
     pub session_timeout_ms_max: i32,
     pub offset_metadata_bytes_max: usize,
     pub offsets_retention_ms: i64,
+    pub consumer_cfg: consumer::ConsumerConfig,
+    pub consumer_heartbeat_ms: i32,
 }
 
 impl GroupCoordinator {
@@ -53,6 +57,11 @@ impl GroupCoordinator {
             session_timeout_ms_max: config.long("group.max.session.timeout.ms") as i32,
             offset_metadata_bytes_max: config.long("offset.metadata.max.bytes").max(0) as usize,
             offsets_retention_ms: config.long("offsets.retention.minutes").max(1) * 60_000,
+            consumer_cfg: consumer::ConsumerConfig {
+                session_timeout_ms: config.long("group.consumer.session.timeout.ms").max(1),
+                max_size: config.long("group.max.size").max(1) as usize,
+            },
+            consumer_heartbeat_ms: config.long("group.consumer.heartbeat.interval.ms").clamp(1, i32::MAX as i64) as i32,
         }
     }
 
@@ -172,6 +181,9 @@ impl GroupCoordinator {
             if g.tick(now_ms, self.cfg) {
                 self.persist_if_changed(replicas, g);
             }
+            if g.consumer.expire(now_ms) {
+                tracing::info!(group = %g.id, "consumer-protocol member session expired");
+            }
             if expire_offsets && g.state == GroupState::Empty {
                 let cutoff = now_ms - self.offsets_retention_ms;
                 let expired: Vec<(String, i32)> =
@@ -190,7 +202,7 @@ impl GroupCoordinator {
         // Empty groups with nothing committed are gone, as in Kafka.
         let dead: Vec<String> = groups
             .values()
-            .filter(|g| g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty())
+            .filter(|g| g.is_empty() && g.offsets.is_empty() && g.pending.is_empty())
             .map(|g| g.id.clone())
             .collect();
         for id in dead {

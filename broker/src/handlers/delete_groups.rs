@@ -4,7 +4,6 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use kafka_protocol::ResponseError;
 
-use crate::group::GroupState;
 use crate::Broker;
 
 pub fn handle(broker: &Broker, _version: i16, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
@@ -17,7 +16,7 @@ pub fn handle(broker: &Broker, _version: i16, request: DeleteGroupsRequest) -> D
             let code = match groups.get(id.0.as_str()) {
                 _ if id.0.is_empty() => ResponseError::InvalidGroupId.code(),
                 None => ResponseError::GroupIdNotFound.code(),
-                Some(g) if g.state != GroupState::Empty => ResponseError::NonEmptyGroup.code(),
+                Some(g) if !g.is_empty() => ResponseError::NonEmptyGroup.code(),
                 Some(g) => match coordinator.forget(&broker.replicas, g) {
                     Ok(()) => {
                         groups.remove(id.0.as_str());

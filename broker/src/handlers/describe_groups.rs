@@ -28,6 +28,25 @@ pub fn handle(broker: &Broker, version: i16, request: DescribeGroupsRequest) -> 
                     d
                 };
             };
+            if !g.consumer.members.is_empty() {
+                // A consumer-protocol group: Kafka's tools use ConsumerGroupDescribe
+                // for details; here it is named with its state and members.
+                let members = g
+                    .consumer
+                    .members
+                    .values()
+                    .map(|m| {
+                        DescribedGroupMember::default()
+                            .with_member_id(str_bytes(m.id.clone()))
+                            .with_client_id(str_bytes(m.client_id.clone()))
+                            .with_client_host(str_bytes(m.client_host.clone()))
+                    })
+                    .collect();
+                return d
+                    .with_group_state(str_bytes(g.state_name()))
+                    .with_protocol_type(str_bytes("consumer"))
+                    .with_members(members);
+            }
             // Member details only make sense once a protocol is chosen.
             let show_members = matches!(g.state, GroupState::Stable | GroupState::CompletingRebalance);
             let protocol = g.protocol.clone().unwrap_or_default();

@@ -15,6 +15,8 @@ pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod alter_configs;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod delete_groups;
 pub mod describe_groups;
 pub mod find_coordinator;
@@ -78,6 +80,12 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: DecodedReque
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, v, r)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, v, r)),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, v, r)),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            ResponseKind::ConsumerGroupHeartbeat(consumer_group_heartbeat::handle(broker, ctx, v, r))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(broker, v, r))
+        }
         other => {
             // Unreachable while the advertised table and this match agree (a
             // test checks that); never a panic on a request path.

@@ -88,7 +88,10 @@ fn check(g: &Group, r: &OffsetCommitRequest) -> Result<(), ResponseError> {
     let instance = r.group_instance_id.as_ref().map(|s| s.as_str());
     let simple = r.generation_id_or_member_epoch < 0 && r.member_id.is_empty() && instance.is_none();
     if simple {
-        return if g.state == GroupState::Empty { Ok(()) } else { Err(ResponseError::UnknownMemberId) };
+        return if g.is_empty() { Ok(()) } else { Err(ResponseError::UnknownMemberId) };
+    }
+    if !g.consumer.members.is_empty() {
+        return g.consumer.check_commit(r.member_id.as_str(), r.generation_id_or_member_epoch);
     }
     g.check_member(r.member_id.as_str(), instance, r.generation_id_or_member_epoch)?;
     if g.state == GroupState::CompletingRebalance {

@@ -1,0 +1,89 @@
+//! ConsumerGroupHeartbeat (KIP-848): join, stay, reconcile and leave in one API.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use kafka_protocol::ResponseError;
+
+use super::common::{str_bytes, RequestContext};
+use crate::group::consumer::Heartbeat;
+use crate::group::{Group, GroupState};
+use crate::{now_ms, Broker};
+
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    version: i16,
+    request: ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
+    let coordinator = &broker.groups;
+    let group_id = request.group_id.0.to_string();
+    let fail = |e: ResponseError, why: &str| {
+        ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(str_bytes(why)))
+            .with_member_epoch(-1)
+    };
+    if group_id.is_empty() {
+        return fail(ResponseError::InvalidGroupId, "group id is empty");
+    }
+    if request.subscribed_topic_regex.is_some() {
+        return fail(ResponseError::InvalidRequest, "subscription by regular expression is not supported yet");
+    }
+    // v0: the coordinator names new members; v1+: the client does (KIP-1082).
+    let member_id = if request.member_id.is_empty() && request.member_epoch == 0 && version == 0 {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        request.member_id.to_string()
+    };
+    let image = broker.controller.image();
+    let topics: BTreeMap<String, (uuid::Uuid, i32)> =
+        image.topics.values().map(|t| (t.name.clone(), (t.id, t.partitions as i32))).collect();
+    let hb = Heartbeat {
+        member_id,
+        epoch: request.member_epoch,
+        instance_id: request.instance_id.as_ref().map(|s| s.to_string()),
+        rack_id: request.rack_id.as_ref().map(|s| s.to_string()),
+        client_id: ctx.client_id.clone(),
+        client_host: ctx.client_host(),
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed: request
+            .subscribed_topic_names
+            .as_ref()
+            .map(|ts| ts.iter().map(|t| t.0.to_string()).collect()),
+        server_assignor: request.server_assignor.as_ref().map(|s| s.to_string()),
+        owned: request.topic_partitions.as_ref().map(|tps| {
+            tps.iter()
+                .flat_map(|tp| tp.partitions.iter().map(move |p| (tp.topic_id, *p)))
+                .collect::<BTreeSet<_>>()
+        }),
+    };
+    let mut groups = coordinator.lock();
+    let g = groups.entry(group_id.clone()).or_insert_with(|| Group::new(&group_id));
+    if g.state != GroupState::Empty {
+        return fail(ResponseError::GroupIdNotFound, "the group uses the classic protocol");
+    }
+    match g.consumer.heartbeat(hb, &topics, now_ms(), coordinator.consumer_cfg) {
+        Ok(reply) => {
+            let assignment = reply.assignment.map(|set| {
+                let mut by_topic: BTreeMap<uuid::Uuid, Vec<i32>> = BTreeMap::new();
+                for (t, p) in set {
+                    by_topic.entry(t).or_default().push(p);
+                }
+                Assignment::default().with_topic_partitions(
+                    by_topic
+                        .into_iter()
+                        .map(|(t, ps)| TopicPartitions::default().with_topic_id(t).with_partitions(ps))
+                        .collect(),
+                )
+            });
+            ConsumerGroupHeartbeatResponse::default()
+                .with_member_id(Some(str_bytes(reply.member_id)))
+                .with_member_epoch(reply.epoch)
+                .with_heartbeat_interval_ms(coordinator.consumer_heartbeat_ms)
+                .with_assignment(assignment)
+        }
+        Err(e) => fail(e, "heartbeat refused"),
+    }
+}
