@@ -28,7 +28,8 @@ pub fn handle(
     if group_id.is_empty() {
         return fail(ResponseError::InvalidGroupId, "group id is empty");
     }
-    if request.subscribed_topic_regex.is_some() {
+    // librdkafka sends an empty regex alongside topic names: that means "none".
+    if request.subscribed_topic_regex.as_ref().is_some_and(|r| !r.is_empty()) {
         return fail(ResponseError::InvalidRequest, "subscription by regular expression is not supported yet");
     }
     // v0: the coordinator names new members; v1+: the client does (KIP-1082).
