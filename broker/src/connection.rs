@@ -19,7 +19,12 @@ use crate::Broker;
 /// assembled over several reads into a buffer reserved for their exact size.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-pub async fn run(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+pub async fn run(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, writer) = stream.into_split();
     let mut writer = BufWriter::new(writer);
@@ -67,7 +72,12 @@ pub async fn run(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, shutd
                 let correlation_id = request.header.correlation_id;
                 tracing::trace!(%peer, api = millrace_protocol::codec::api_name(api_key), version, correlation_id, body = ?request.body, "request");
                 let ctx = handlers::RequestContext {
-                    client_id: request.header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                    client_id: request
+                        .header
+                        .client_id
+                        .as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
                     peer,
                 };
                 match handlers::handle(&broker, &ctx, request).await {

@@ -14,7 +14,10 @@ pub enum BrokerError {
     Metadata(#[from] MetadataError),
     /// A request that names something invalid; the code says what.
     #[error("{message}")]
-    Invalid { code: ResponseError, message: String },
+    Invalid {
+        code: ResponseError,
+        message: String,
+    },
 }
 
 impl BrokerError {
@@ -33,7 +36,9 @@ impl BrokerError {
             BrokerError::Metadata(e) => metadata_code(e).code(),
             BrokerError::Invalid { code, .. } => code.code(),
         };
-        if code == ResponseError::UnknownServerError.code() || code == ResponseError::KafkaStorageError.code() {
+        if code == ResponseError::UnknownServerError.code()
+            || code == ResponseError::KafkaStorageError.code()
+        {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, code, "request refused");

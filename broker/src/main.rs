@@ -30,18 +30,22 @@ fn main() -> std::process::ExitCode {
     if let Some(tool) = cli.tool {
         return run_tool(tool);
     }
-    let (config, warnings) = match ServerConfig::load(cli.config.as_deref(), &cli.overrides, std::env::vars()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let (config, warnings) =
+        match ServerConfig::load(cli.config.as_deref(), &cli.overrides, std::env::vars()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
     init_logging(config.log_level());
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -59,7 +63,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run_tool(tool: millrace_client::cli::Command) -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -25,10 +25,14 @@ impl Node {
     /// Opens the data directory and binds the listeners.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Node> {
         let dir = config.log_dir.clone();
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create log.dirs {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create log.dirs {}", dir.display()))?;
         let lock = lock_dir(&dir)?;
-        let controller = Controller::open(&dir.join("__cluster_metadata-0"), config.cluster_id.as_deref())
-            .context("cannot open the metadata log")?;
+        let controller = Controller::open(
+            &dir.join("__cluster_metadata-0"),
+            config.cluster_id.as_deref(),
+        )
+        .context("cannot open the metadata log")?;
         write_meta_properties(&dir, config.node_id, &controller.image().cluster_id)?;
         let config = Arc::new(config);
         let replicas = ReplicaManager::new(config.clone());
@@ -56,8 +60,16 @@ impl Node {
             "node started"
         );
         let groups = crate::group::GroupCoordinator::new(&config);
-        let broker = Arc::new(Broker { config, controller, replicas, groups });
-        broker.groups.load(&broker).context("cannot load consumer groups")?;
+        let broker = Arc::new(Broker {
+            config,
+            controller,
+            replicas,
+            groups,
+        });
+        broker
+            .groups
+            .load(&broker)
+            .context("cannot load consumer groups")?;
         Ok(Node {
             broker,
             listeners,
@@ -67,14 +79,21 @@ impl Node {
 
     /// The bound addresses (useful when a port was 0).
     pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Serves until `shutdown` is cancelled, then drains connections and closes logs.
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         tasks::spawn(&self.broker, &tracker, &shutdown);
-        for (l, addr) in self.listeners.into_iter().zip(self.broker.config.bind_addrs()) {
+        for (l, addr) in self
+            .listeners
+            .into_iter()
+            .zip(self.broker.config.bind_addrs())
+        {
             tracing::info!(%addr, advertised = ?self.broker.config.advertised(), "listening for Kafka clients");
             tracker.spawn(server::serve(self.broker.clone(), l, shutdown.clone()));
         }
@@ -119,6 +138,7 @@ fn write_meta_properties(dir: &Path, node_id: i32, cluster_id: &str) -> anyhow::
             return Ok(());
         }
     }
-    let text = format!("# written by millrace\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n");
+    let text =
+        format!("# written by millrace\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -14,17 +14,38 @@ use crate::{now_ms, Broker};
 /// Starts the periodic tasks; they stop when `shutdown` is cancelled.
 pub fn spawn(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     let c = &broker.config;
-    every(broker, tracker, shutdown, c.retention_check_interval_ms, "retention", |p| {
-        p.apply_retention(now_ms()).map(|n| {
+    every(
+        broker,
+        tracker,
+        shutdown,
+        c.retention_check_interval_ms,
+        "retention",
+        |p| {
+            p.apply_retention(now_ms()).map(|n| {
             if n > 0 {
                 tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments");
             }
         })
-    });
-    every(broker, tracker, shutdown, c.flush_scheduler_interval_ms, "flush", |p| p.maybe_flush(now_ms()));
+        },
+    );
+    every(
+        broker,
+        tracker,
+        shutdown,
+        c.flush_scheduler_interval_ms,
+        "flush",
+        |p| p.maybe_flush(now_ms()),
+    );
     spawn_group_timers(broker, tracker, shutdown);
     if c.cleaner_enable {
-        every(broker, tracker, shutdown, c.cleaner_backoff_ms, "compaction", |p| p.compact(now_ms()));
+        every(
+            broker,
+            tracker,
+            shutdown,
+            c.cleaner_backoff_ms,
+            "compaction",
+            |p| p.compact(now_ms()),
+        );
     }
 }
 
@@ -69,7 +90,10 @@ const GROUP_TICK_MS: u64 = 100;
 fn spawn_group_timers(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     let broker = broker.clone();
     let shutdown = shutdown.clone();
-    let retention_check_ms = broker.config.long("offsets.retention.check.interval.ms").max(1);
+    let retention_check_ms = broker
+        .config
+        .long("offsets.retention.check.interval.ms")
+        .max(1);
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(GROUP_TICK_MS));
         let mut last_retention_check = now_ms();

@@ -12,7 +12,11 @@ fn sample_documents_every_key_and_loads() {
             Effect::Used => format!("#{}=", k.name),
             Effect::Ignored => format!("#   {}", k.name),
         };
-        assert!(text.contains(&listed), "config/server.properties does not document {}", k.name);
+        assert!(
+            text.contains(&listed),
+            "config/server.properties does not document {}",
+            k.name
+        );
     }
     // Uncommented, the documented defaults must be a valid configuration too.
     let dir = tempfile::tempdir().unwrap();

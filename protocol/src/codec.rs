@@ -83,12 +83,11 @@ pub fn encode_response(
 
 /// Encodes a request with its header and size prefix (client side).
 pub fn encode_request(header: &RequestHeader, body: &RequestKind) -> Result<Bytes, ProtocolError> {
-    let api_key = ApiKey::try_from(header.request_api_key).map_err(|()| {
-        ProtocolError::UnknownApiKey {
+    let api_key =
+        ApiKey::try_from(header.request_api_key).map_err(|()| ProtocolError::UnknownApiKey {
             api_key: header.request_api_key,
             correlation_id: header.correlation_id,
-        }
-    })?;
+        })?;
     let version = header.request_api_version;
     let mut buf = BytesMut::with_capacity(256);
     buf.put_i32(0);
@@ -167,4 +166,3 @@ pub fn api_name(key: ApiKey) -> &'static str {
         _ => "other",
     }
 }
-

@@ -19,9 +19,7 @@ pub mod error;
 pub mod frame;
 pub mod versions;
 
-pub use codec::{
-    decode_request, decode_response, encode_request, encode_response, DecodedRequest,
-};
+pub use codec::{decode_request, decode_response, encode_request, encode_response, DecodedRequest};
 pub use error::ProtocolError;
 pub use frame::FrameDecoder;
 pub use kafka_protocol;

@@ -73,7 +73,11 @@ impl Listener {
 
     /// The address to bind (an empty host binds every interface, like Kafka).
     pub fn bind_addr(&self) -> String {
-        let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
         if host.contains(':') {
             format!("[{host}]:{}", self.port)
         } else {
@@ -135,7 +139,13 @@ impl ServerConfig {
                 value: String::new(),
                 reason: "--override takes key=value".into(),
             })?;
-            set(&mut values, k.trim(), v.trim().to_string(), Source::Override, "--override".into())?;
+            set(
+                &mut values,
+                k.trim(),
+                v.trim().to_string(),
+                Source::Override,
+                "--override".into(),
+            )?;
         }
         for (name, v) in env {
             let Some(rest) = name.strip_prefix("MILLRACE_") else {
@@ -145,14 +155,25 @@ impl ServerConfig {
             if keys::find(&k).is_none() {
                 // The environment carries unrelated MILLRACE_* variables too
                 // (test harnesses, tooling); say so rather than refuse to start.
-                warnings.push(format!("environment variable {name} names no configuration key; ignored"));
+                warnings.push(format!(
+                    "environment variable {name} names no configuration key; ignored"
+                ));
                 continue;
             }
-            set(&mut values, &k, v, Source::Env, format!("environment {name}"))?;
+            set(
+                &mut values,
+                &k,
+                v,
+                Source::Env,
+                format!("environment {name}"),
+            )?;
         }
         for k in keys::KEYS {
             if k.effect == Effect::Ignored && values.contains_key(k.name) {
-                warnings.push(format!("{} is accepted for compatibility but has no effect yet", k.name));
+                warnings.push(format!(
+                    "{} is accepted for compatibility but has no effect yet",
+                    k.name
+                ));
             }
         }
         let config = Self::from_values(values)?;
@@ -165,7 +186,11 @@ impl ServerConfig {
         let bool_of = |k: &str| get(k) == Some("true");
         let listeners = parse_listeners("listeners", get("listeners").unwrap_or_default())?;
         if listeners.is_empty() {
-            return Err(malformed("listeners", "", "at least one listener is needed"));
+            return Err(malformed(
+                "listeners",
+                "",
+                "at least one listener is needed",
+            ));
         }
         let advertised = match get("advertised.listeners") {
             Some(v) => parse_listeners("advertised.listeners", v)?,
@@ -181,7 +206,13 @@ impl ServerConfig {
             })
             .collect();
         let dirs = match get("log.dir") {
-            Some(d) if !values.get("log.dirs").is_some_and(|(_, s)| *s != Source::Default) => vec![d.to_string()],
+            Some(d)
+                if !values
+                    .get("log.dirs")
+                    .is_some_and(|(_, s)| *s != Source::Default) =>
+            {
+                vec![d.to_string()]
+            }
             _ => parse::list(get("log.dirs").unwrap_or_default()),
         };
         let log_dir = match dirs.as_slice() {
@@ -196,27 +227,40 @@ impl ServerConfig {
             }
         };
         let node_id = int("broker.id").or(int("node.id")).unwrap_or(1);
-        let node_id = i32::try_from(node_id).map_err(|_| malformed("node.id", "", "out of range"))?;
+        let node_id =
+            i32::try_from(node_id).map_err(|_| malformed("node.id", "", "out of range"))?;
         if node_id < 0 {
             return Err(malformed("node.id", &node_id.to_string(), "must be >= 0"));
         }
         let positive = |k: &str| -> Result<i64, ConfigError> {
             match int(k) {
                 Some(n) if n > 0 => Ok(n),
-                _ => Err(malformed(k, get(k).unwrap_or(""), "must be a positive number")),
+                _ => Err(malformed(
+                    k,
+                    get(k).unwrap_or(""),
+                    "must be a positive number",
+                )),
             }
         };
         let roles = parse::list(get("process.roles").unwrap_or_default());
         for r in &roles {
             if !matches!(r.as_str(), "broker" | "controller") {
-                return Err(malformed("process.roles", r, "roles are broker and controller"));
+                return Err(malformed(
+                    "process.roles",
+                    r,
+                    "roles are broker and controller",
+                ));
             }
         }
         let num_partitions = positive("num.partitions")? as i32;
         let default_replication_factor = positive("default.replication.factor")? as i16;
         let level = get("log.level").unwrap_or("info");
         if !matches!(level, "error" | "warn" | "info" | "debug" | "trace") {
-            return Err(malformed("log.level", level, "one of error, warn, info, debug, trace"));
+            return Err(malformed(
+                "log.level",
+                level,
+                "one of error, warn, info, debug, trace",
+            ));
         }
         topic::check_broker_defaults(&values)?;
         Ok(ServerConfig {
@@ -253,7 +297,9 @@ impl ServerConfig {
 
     /// Every set key with its value and source.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str, Source)> {
-        self.values.iter().map(|(k, (v, s))| (k.as_str(), v.as_str(), *s))
+        self.values
+            .iter()
+            .map(|(k, (v, s))| (k.as_str(), v.as_str(), *s))
     }
 
     /// The level for the log filter when RUST_LOG is unset.
@@ -294,7 +340,10 @@ fn set(
 }
 
 fn parse_listeners(key: &str, v: &str) -> Result<Vec<Listener>, ConfigError> {
-    parse::list(v).iter().map(|s| Listener::parse(key, s)).collect()
+    parse::list(v)
+        .iter()
+        .map(|s| Listener::parse(key, s))
+        .collect()
 }
 
 fn malformed(key: &str, value: &str, reason: &str) -> ConfigError {
@@ -317,7 +366,11 @@ fn hostname() -> String {
 mod tests {
     use super::*;
 
-    fn load(file: &str, overrides: &[&str], env: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+    fn load(
+        file: &str,
+        overrides: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<ServerConfig, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.properties");
         std::fs::write(&path, file).unwrap();

@@ -50,9 +50,18 @@ pub fn check(key: &Key, value: &str) -> Result<(), ConfigError> {
         reason: reason.to_string(),
     };
     match key.kind {
-        Kind::Int => value.parse::<i32>().map(|_| ()).map_err(|_| bad("expected a 32-bit integer")),
-        Kind::Long => value.parse::<i64>().map(|_| ()).map_err(|_| bad("expected a 64-bit integer")),
-        Kind::Double => value.parse::<f64>().map(|_| ()).map_err(|_| bad("expected a number")),
+        Kind::Int => value
+            .parse::<i32>()
+            .map(|_| ())
+            .map_err(|_| bad("expected a 32-bit integer")),
+        Kind::Long => value
+            .parse::<i64>()
+            .map(|_| ())
+            .map_err(|_| bad("expected a 64-bit integer")),
+        Kind::Double => value
+            .parse::<f64>()
+            .map(|_| ())
+            .map_err(|_| bad("expected a number")),
         Kind::Bool => match value {
             "true" | "false" => Ok(()),
             _ => Err(bad("expected true or false")),

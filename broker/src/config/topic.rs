@@ -88,23 +88,99 @@ const fn tk(
 
 pub const TOPIC_KEYS: &[TopicKey] = &[
     tk("cleanup.policy", 7, "delete, compact, or both.", policy),
-    tk("compression.type", 2, "Compression kept on disk; producer keeps the client's.", compression),
-    tk("delete.retention.ms", 5, "How long tombstones stay in a compacted topic.", |v| long_min(v, 0)),
-    tk("file.delete.delay.ms", 5, "Delay before a deleted segment's files are removed.", |v| long_min(v, 0)),
-    tk("flush.messages", 5, "fsync after this many messages (1: every append).", |v| long_min(v, 1)),
-    tk("flush.ms", 5, "fsync when unflushed data is this old.", |v| long_min(v, 0)),
-    tk("index.interval.bytes", 3, "Bytes between offset index entries.", |v| int_min(v, 0)),
-    tk("max.message.bytes", 3, "Largest record batch accepted.", |v| int_min(v, 0)),
-    tk("message.timestamp.type", 2, "CreateTime or LogAppendTime.", timestamp_type),
-    tk("min.cleanable.dirty.ratio", 6, "Dirty share of a log that triggers compaction.", ratio),
-    tk("min.compaction.lag.ms", 5, "Records younger than this are not compacted.", |v| long_min(v, 0)),
-    tk("min.insync.replicas", 3, "Replicas that must acknowledge acks=all writes.", |v| int_min(v, 1)),
-    tk("retention.bytes", 5, "Bytes kept per partition; -1 means no limit.", |v| long_min(v, -1)),
-    tk("retention.ms", 5, "How long records are kept; -1 keeps them forever.", |v| long_min(v, -1)),
-    tk("segment.bytes", 3, "Roll a segment at this size.", |v| int_min(v, 14)),
-    tk("segment.index.bytes", 3, "Size of each index file.", |v| int_min(v, 4)),
-    tk("segment.ms", 5, "Roll a segment after this long.", |v| long_min(v, 1)),
-    tk("unclean.leader.election.enable", 1, "Elect leaders outside the ISR (may lose data).", boolean),
+    tk(
+        "compression.type",
+        2,
+        "Compression kept on disk; producer keeps the client's.",
+        compression,
+    ),
+    tk(
+        "delete.retention.ms",
+        5,
+        "How long tombstones stay in a compacted topic.",
+        |v| long_min(v, 0),
+    ),
+    tk(
+        "file.delete.delay.ms",
+        5,
+        "Delay before a deleted segment's files are removed.",
+        |v| long_min(v, 0),
+    ),
+    tk(
+        "flush.messages",
+        5,
+        "fsync after this many messages (1: every append).",
+        |v| long_min(v, 1),
+    ),
+    tk(
+        "flush.ms",
+        5,
+        "fsync when unflushed data is this old.",
+        |v| long_min(v, 0),
+    ),
+    tk(
+        "index.interval.bytes",
+        3,
+        "Bytes between offset index entries.",
+        |v| int_min(v, 0),
+    ),
+    tk(
+        "max.message.bytes",
+        3,
+        "Largest record batch accepted.",
+        |v| int_min(v, 0),
+    ),
+    tk(
+        "message.timestamp.type",
+        2,
+        "CreateTime or LogAppendTime.",
+        timestamp_type,
+    ),
+    tk(
+        "min.cleanable.dirty.ratio",
+        6,
+        "Dirty share of a log that triggers compaction.",
+        ratio,
+    ),
+    tk(
+        "min.compaction.lag.ms",
+        5,
+        "Records younger than this are not compacted.",
+        |v| long_min(v, 0),
+    ),
+    tk(
+        "min.insync.replicas",
+        3,
+        "Replicas that must acknowledge acks=all writes.",
+        |v| int_min(v, 1),
+    ),
+    tk(
+        "retention.bytes",
+        5,
+        "Bytes kept per partition; -1 means no limit.",
+        |v| long_min(v, -1),
+    ),
+    tk(
+        "retention.ms",
+        5,
+        "How long records are kept; -1 keeps them forever.",
+        |v| long_min(v, -1),
+    ),
+    tk("segment.bytes", 3, "Roll a segment at this size.", |v| {
+        int_min(v, 14)
+    }),
+    tk("segment.index.bytes", 3, "Size of each index file.", |v| {
+        int_min(v, 4)
+    }),
+    tk("segment.ms", 5, "Roll a segment after this long.", |v| {
+        long_min(v, 1)
+    }),
+    tk(
+        "unclean.leader.election.enable",
+        1,
+        "Elect leaders outside the ISR (may lose data).",
+        boolean,
+    ),
 ];
 
 /// Looks a topic key up.
@@ -122,7 +198,11 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
 pub fn broker_default(server: &ServerConfig, name: &str) -> (String, Source, &'static str) {
     let v = |k: &'static str| server.get(k).map(|(v, s)| (v.to_string(), s, k));
     let scaled = |k: &'static str, unit: i64| {
-        v(k).and_then(|(val, s, k)| val.parse::<i64>().ok().map(|n| ((n * unit).to_string(), s, k)))
+        v(k).and_then(|(val, s, k)| {
+            val.parse::<i64>()
+                .ok()
+                .map(|n| ((n * unit).to_string(), s, k))
+        })
     };
     let direct = |k: &'static str| v(k).unwrap_or_else(|| (String::new(), Source::Default, k));
     match name {
@@ -131,8 +211,13 @@ pub fn broker_default(server: &ServerConfig, name: &str) -> (String, Source, &'s
         "delete.retention.ms" => direct("log.cleaner.delete.retention.ms"),
         "file.delete.delay.ms" => direct("log.segment.delete.delay.ms"),
         "flush.messages" => direct("log.flush.interval.messages"),
-        "flush.ms" => v("log.flush.interval.ms")
-            .unwrap_or_else(|| (i64::MAX.to_string(), Source::Default, "log.flush.interval.ms")),
+        "flush.ms" => v("log.flush.interval.ms").unwrap_or_else(|| {
+            (
+                i64::MAX.to_string(),
+                Source::Default,
+                "log.flush.interval.ms",
+            )
+        }),
         "index.interval.bytes" => direct("log.index.interval.bytes"),
         "max.message.bytes" => direct("message.max.bytes"),
         "message.timestamp.type" => direct("log.message.timestamp.type"),
@@ -158,12 +243,17 @@ fn direct_scaled(server: &ServerConfig, key: &'static str) -> (String, Source, &
 }
 
 /// Checks that every broker key feeding a topic default is a valid topic value.
-pub fn check_broker_defaults(values: &BTreeMap<String, (String, Source)>) -> Result<(), ConfigError> {
+pub fn check_broker_defaults(
+    values: &BTreeMap<String, (String, Source)>,
+) -> Result<(), ConfigError> {
     let pairs = [
         ("log.cleanup.policy", "cleanup.policy"),
         ("compression.type", "compression.type"),
         ("log.message.timestamp.type", "message.timestamp.type"),
-        ("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio"),
+        (
+            "log.cleaner.min.cleanable.ratio",
+            "min.cleanable.dirty.ratio",
+        ),
         ("log.segment.bytes", "segment.bytes"),
         ("log.flush.interval.messages", "flush.messages"),
     ];
@@ -180,7 +270,10 @@ pub fn check_broker_defaults(values: &BTreeMap<String, (String, Source)>) -> Res
 }
 
 /// The value of every topic key for a topic with `overrides`.
-pub fn effective(server: &ServerConfig, overrides: &BTreeMap<String, String>) -> BTreeMap<&'static str, String> {
+pub fn effective(
+    server: &ServerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> BTreeMap<&'static str, String> {
     TOPIC_KEYS
         .iter()
         .map(|k| {
@@ -197,24 +290,32 @@ pub fn effective(server: &ServerConfig, overrides: &BTreeMap<String, String>) ->
 pub fn log_config(server: &ServerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let e = effective(server, overrides);
     let long = |k: &str, d: i64| e.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(d);
-    let policy = super::parse::list(e.get("cleanup.policy").map(String::as_str).unwrap_or("delete"));
+    let policy = super::parse::list(
+        e.get("cleanup.policy")
+            .map(String::as_str)
+            .unwrap_or("delete"),
+    );
     let flush_messages = long("flush.messages", i64::MAX).max(1) as u64;
     let defaults = LogConfig::default();
     LogConfig {
         segment_bytes: long("segment.bytes", defaults.segment_bytes as i64) as u64,
         segment_ms: long("segment.ms", defaults.segment_ms),
-        segment_index_bytes: long("segment.index.bytes", defaults.segment_index_bytes as i64) as u64,
-        index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes as i64) as u64,
+        segment_index_bytes: long("segment.index.bytes", defaults.segment_index_bytes as i64)
+            as u64,
+        index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes as i64)
+            as u64,
         retention_ms: long("retention.ms", defaults.retention_ms),
         retention_bytes: long("retention.bytes", defaults.retention_bytes),
         flush_messages,
         flush_ms: long("flush.ms", defaults.flush_ms),
         fsync_every_append: flush_messages == 1,
-        max_message_bytes: long("max.message.bytes", defaults.max_message_bytes as i64).clamp(0, u32::MAX as i64) as u32,
+        max_message_bytes: long("max.message.bytes", defaults.max_message_bytes as i64)
+            .clamp(0, u32::MAX as i64) as u32,
         compact: policy.iter().any(|p| p == "compact"),
         delete: policy.iter().any(|p| p == "delete"),
         delete_retention_ms: long("delete.retention.ms", defaults.delete_retention_ms),
-        message_timestamp_type_log_append: e.get("message.timestamp.type").map(String::as_str) == Some("LogAppendTime"),
+        message_timestamp_type_log_append: e.get("message.timestamp.type").map(String::as_str)
+            == Some("LogAppendTime"),
         ..defaults
     }
 }
@@ -227,15 +328,22 @@ mod tests {
     fn retention_default_follows_hours_minutes_ms() {
         let (c, _) = ServerConfig::load(None, &[], Vec::new()).unwrap();
         assert_eq!(broker_default(&c, "retention.ms").0, "604800000");
-        let (c, _) = ServerConfig::load(None, &["log.retention.minutes=2".into()], Vec::new()).unwrap();
+        let (c, _) =
+            ServerConfig::load(None, &["log.retention.minutes=2".into()], Vec::new()).unwrap();
         assert_eq!(broker_default(&c, "retention.ms").0, "120000");
         let (c, _) = ServerConfig::load(
             None,
-            &["log.retention.minutes=2".into(), "log.retention.ms=5".into()],
+            &[
+                "log.retention.minutes=2".into(),
+                "log.retention.ms=5".into(),
+            ],
             Vec::new(),
         )
         .unwrap();
-        assert_eq!(broker_default(&c, "retention.ms"), ("5".into(), Source::Override, "log.retention.ms"));
+        assert_eq!(
+            broker_default(&c, "retention.ms"),
+            ("5".into(), Source::Override, "log.retention.ms")
+        );
     }
 
     #[test]
@@ -253,8 +361,12 @@ mod tests {
     #[test]
     fn validation_names_key_and_reason() {
         assert!(validate("retention.ms", "-1").is_ok());
-        assert!(validate("retention.ms", "x").unwrap_err().contains("retention.ms"));
+        assert!(validate("retention.ms", "x")
+            .unwrap_err()
+            .contains("retention.ms"));
         assert!(validate("cleanup.policy", "shred").is_err());
-        assert!(validate("no.such.key", "1").unwrap_err().contains("unknown"));
+        assert!(validate("no.such.key", "1")
+            .unwrap_err()
+            .contains("unknown"));
     }
 }

@@ -35,10 +35,20 @@ pub fn assign(
     }
 }
 
-fn range(members: &[AssignorMember<'_>], partitions: &BTreeMap<uuid::Uuid, i32>) -> HashMap<String, BTreeSet<TopicPartition>> {
-    let mut out: HashMap<String, BTreeSet<TopicPartition>> = members.iter().map(|m| (m.id.to_string(), BTreeSet::new())).collect();
+fn range(
+    members: &[AssignorMember<'_>],
+    partitions: &BTreeMap<uuid::Uuid, i32>,
+) -> HashMap<String, BTreeSet<TopicPartition>> {
+    let mut out: HashMap<String, BTreeSet<TopicPartition>> = members
+        .iter()
+        .map(|m| (m.id.to_string(), BTreeSet::new()))
+        .collect();
     for (topic, &count) in partitions {
-        let mut subscribers: Vec<&str> = members.iter().filter(|m| m.topics.contains(topic)).map(|m| m.id).collect();
+        let mut subscribers: Vec<&str> = members
+            .iter()
+            .filter(|m| m.topics.contains(topic))
+            .map(|m| m.id)
+            .collect();
         if subscribers.is_empty() {
             continue;
         }
@@ -58,8 +68,14 @@ fn range(members: &[AssignorMember<'_>], partitions: &BTreeMap<uuid::Uuid, i32>)
     out
 }
 
-fn uniform(members: &[AssignorMember<'_>], partitions: &BTreeMap<uuid::Uuid, i32>) -> HashMap<String, BTreeSet<TopicPartition>> {
-    let mut out: HashMap<String, BTreeSet<TopicPartition>> = members.iter().map(|m| (m.id.to_string(), BTreeSet::new())).collect();
+fn uniform(
+    members: &[AssignorMember<'_>],
+    partitions: &BTreeMap<uuid::Uuid, i32>,
+) -> HashMap<String, BTreeSet<TopicPartition>> {
+    let mut out: HashMap<String, BTreeSet<TopicPartition>> = members
+        .iter()
+        .map(|m| (m.id.to_string(), BTreeSet::new()))
+        .collect();
     let all: Vec<TopicPartition> = partitions
         .iter()
         .flat_map(|(t, &n)| (0..n).map(move |p| (*t, p)))
@@ -77,7 +93,9 @@ fn uniform(members: &[AssignorMember<'_>], partitions: &BTreeMap<uuid::Uuid, i32
         let keep: Vec<TopicPartition> = m
             .current
             .iter()
-            .filter(|tp| m.topics.contains(&tp.0) && partitions.get(&tp.0).is_some_and(|&n| tp.1 < n))
+            .filter(|tp| {
+                m.topics.contains(&tp.0) && partitions.get(&tp.0).is_some_and(|&n| tp.1 < n)
+            })
             .filter(|tp| !taken.contains(tp))
             .take(quota)
             .copied()
@@ -101,9 +119,17 @@ fn uniform(members: &[AssignorMember<'_>], partitions: &BTreeMap<uuid::Uuid, i32
 mod tests {
     use super::*;
 
-    fn members<'a>(ids: &'a [&'a str], topics: &[uuid::Uuid], current: &'a BTreeSet<TopicPartition>) -> Vec<AssignorMember<'a>> {
+    fn members<'a>(
+        ids: &'a [&'a str],
+        topics: &[uuid::Uuid],
+        current: &'a BTreeSet<TopicPartition>,
+    ) -> Vec<AssignorMember<'a>> {
         ids.iter()
-            .map(|id| AssignorMember { id, topics: topics.iter().copied().collect(), current })
+            .map(|id| AssignorMember {
+                id,
+                topics: topics.iter().copied().collect(),
+                current,
+            })
             .collect()
     }
 
@@ -124,7 +150,10 @@ mod tests {
             check_exactly_once(&out, 7);
             let sizes: Vec<usize> = out.values().map(BTreeSet::len).collect();
             let spread = sizes.iter().max().unwrap() - sizes.iter().min().unwrap();
-            assert!(spread <= if name == RANGE { 2 } else { 1 }, "{name}: {sizes:?}");
+            assert!(
+                spread <= if name == RANGE { 2 } else { 1 },
+                "{name}: {sizes:?}"
+            );
         }
     }
 
@@ -136,9 +165,21 @@ mod tests {
         let first = assign(UNIFORM, &members(&["a", "b"], &[t], &none), &parts);
         // A third member joins: a and b keep what they can.
         let ms = vec![
-            AssignorMember { id: "a", topics: [t].into(), current: &first["a"] },
-            AssignorMember { id: "b", topics: [t].into(), current: &first["b"] },
-            AssignorMember { id: "c", topics: [t].into(), current: &none },
+            AssignorMember {
+                id: "a",
+                topics: [t].into(),
+                current: &first["a"],
+            },
+            AssignorMember {
+                id: "b",
+                topics: [t].into(),
+                current: &first["b"],
+            },
+            AssignorMember {
+                id: "c",
+                topics: [t].into(),
+                current: &none,
+            },
         ];
         let second = assign(UNIFORM, &ms, &parts);
         check_exactly_once(&second, 6);
@@ -152,8 +193,16 @@ mod tests {
         let parts: BTreeMap<_, _> = [(a, 2), (b, 2)].into_iter().collect();
         let none = BTreeSet::new();
         let ms = vec![
-            AssignorMember { id: "x", topics: [a].into(), current: &none },
-            AssignorMember { id: "y", topics: [b].into(), current: &none },
+            AssignorMember {
+                id: "x",
+                topics: [a].into(),
+                current: &none,
+            },
+            AssignorMember {
+                id: "y",
+                topics: [b].into(),
+                current: &none,
+            },
         ];
         for name in [UNIFORM, RANGE] {
             let out = assign(name, &ms, &parts);

@@ -91,13 +91,20 @@ impl ConsumerGroup {
             if self.members.remove(&hb.member_id).is_some() {
                 self.epoch += 1;
             }
-            return Ok(HeartbeatReply { member_id: hb.member_id, epoch: hb.epoch, assignment: None });
+            return Ok(HeartbeatReply {
+                member_id: hb.member_id,
+                epoch: hb.epoch,
+                assignment: None,
+            });
         }
         let full = hb.epoch == 0 || hb.owned.is_some();
         if hb.epoch == 0 {
             self.join(&hb, now_ms, cfg)?;
         }
-        let member = self.members.get_mut(&hb.member_id).ok_or(ResponseError::UnknownMemberId)?;
+        let member = self
+            .members
+            .get_mut(&hb.member_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
         if hb.epoch != 0 && hb.epoch != member.epoch && hb.epoch != member.previous_epoch {
             return Err(ResponseError::FencedMemberEpoch);
         }
@@ -130,7 +137,12 @@ impl ConsumerGroup {
         })
     }
 
-    fn join(&mut self, hb: &Heartbeat, now_ms: i64, cfg: ConsumerConfig) -> Result<(), ResponseError> {
+    fn join(
+        &mut self,
+        hb: &Heartbeat,
+        now_ms: i64,
+        cfg: ConsumerConfig,
+    ) -> Result<(), ResponseError> {
         if hb.member_id.is_empty() {
             return Err(ResponseError::UnknownMemberId);
         }
@@ -196,7 +208,11 @@ impl ConsumerGroup {
             .values()
             .map(|m| AssignorMember {
                 id: &m.id,
-                topics: m.subscribed.iter().filter_map(|n| topics.get(n).map(|t| t.0)).collect(),
+                topics: m
+                    .subscribed
+                    .iter()
+                    .filter_map(|n| topics.get(n).map(|t| t.0))
+                    .collect(),
                 current: self.target.get(&m.id).unwrap_or(&empty),
             })
             .collect();
@@ -220,11 +236,18 @@ impl ConsumerGroup {
             .flat_map(|m| m.assigned.iter().chain(m.owned.iter()).copied())
             .collect();
         let assignment_epoch = self.assignment_epoch;
-        let Some(m) = self.members.get_mut(id) else { return };
-        let mut next: BTreeSet<TopicPartition> = m.assigned.intersection(&target).copied().collect();
+        let Some(m) = self.members.get_mut(id) else {
+            return;
+        };
+        let mut next: BTreeSet<TopicPartition> =
+            m.assigned.intersection(&target).copied().collect();
         let revoking = next.len() < m.assigned.len();
         if !revoking {
-            next.extend(target.difference(&m.assigned).filter(|tp| !held_by_others.contains(tp)));
+            next.extend(
+                target
+                    .difference(&m.assigned)
+                    .filter(|tp| !held_by_others.contains(tp)),
+            );
         }
         m.assigned = next;
         if m.assigned == target && m.epoch != assignment_epoch {
@@ -250,7 +273,11 @@ impl ConsumerGroup {
             "Empty"
         } else if self.assignment_epoch != self.epoch {
             "Assigning"
-        } else if self.members.values().any(|m| m.epoch != self.assignment_epoch) {
+        } else if self
+            .members
+            .values()
+            .any(|m| m.epoch != self.assignment_epoch)
+        {
             "Reconciling"
         } else {
             "Stable"
@@ -259,7 +286,10 @@ impl ConsumerGroup {
 
     /// OffsetCommit's membership check for this protocol.
     pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
-        let m = self.members.get(member_id).ok_or(ResponseError::UnknownMemberId)?;
+        let m = self
+            .members
+            .get(member_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
         if epoch != m.epoch {
             return Err(ResponseError::StaleMemberEpoch);
         }
@@ -271,7 +301,10 @@ impl ConsumerGroup {
 mod tests {
     use super::*;
 
-    const CFG: ConsumerConfig = ConsumerConfig { session_timeout_ms: 45_000, max_size: 100 };
+    const CFG: ConsumerConfig = ConsumerConfig {
+        session_timeout_ms: 45_000,
+        max_size: 100,
+    };
 
     fn hb(id: &str, epoch: i32, owned: Option<&BTreeSet<TopicPartition>>) -> Heartbeat {
         Heartbeat {
@@ -300,12 +333,18 @@ mod tests {
         // b joins: it gets nothing until a has revoked.
         let b = g.heartbeat(hb("b", 0, None), &topics, 1, CFG).unwrap();
         assert_eq!(b.assignment, Some(BTreeSet::new()));
-        let a2 = g.heartbeat(hb("a", a.epoch, Some(&a_owned)), &topics, 2, CFG).unwrap();
+        let a2 = g
+            .heartbeat(hb("a", a.epoch, Some(&a_owned)), &topics, 2, CFG)
+            .unwrap();
         let a_kept = a2.assignment.clone().unwrap();
         assert_eq!(a_kept.len(), 2, "a is told to give up two partitions");
         // a confirms (owned shrinks), then b can take them.
-        let a3 = g.heartbeat(hb("a", a2.epoch, Some(&a_kept)), &topics, 3, CFG).unwrap();
-        let b2 = g.heartbeat(hb("b", b.epoch, Some(&BTreeSet::new())), &topics, 4, CFG).unwrap();
+        let a3 = g
+            .heartbeat(hb("a", a2.epoch, Some(&a_kept)), &topics, 3, CFG)
+            .unwrap();
+        let b2 = g
+            .heartbeat(hb("b", b.epoch, Some(&BTreeSet::new())), &topics, 4, CFG)
+            .unwrap();
         let b_got = b2.assignment.clone().unwrap();
         assert_eq!(b_got.len(), 2);
         assert!(b_got.is_disjoint(&a_kept));
@@ -319,12 +358,20 @@ mod tests {
         let topics: BTreeMap<_, _> = [("t".to_string(), (t, 2))].into_iter().collect();
         let mut g = ConsumerGroup::default();
         let a = g.heartbeat(hb("a", 0, None), &topics, 0, CFG).unwrap();
-        assert_eq!(g.heartbeat(hb("a", a.epoch + 5, None), &topics, 1, CFG), Err(ResponseError::FencedMemberEpoch));
-        assert_eq!(g.heartbeat(hb("zz", 3, None), &topics, 1, CFG), Err(ResponseError::UnknownMemberId));
+        assert_eq!(
+            g.heartbeat(hb("a", a.epoch + 5, None), &topics, 1, CFG),
+            Err(ResponseError::FencedMemberEpoch)
+        );
+        assert_eq!(
+            g.heartbeat(hb("zz", 3, None), &topics, 1, CFG),
+            Err(ResponseError::UnknownMemberId)
+        );
         assert!(g.expire(50_000));
         assert_eq!(g.state_name(), "Empty");
         g.heartbeat(hb("b", 0, None), &topics, 60_000, CFG).unwrap();
-        let left = g.heartbeat(hb("b", LEAVE, None), &topics, 60_001, CFG).unwrap();
+        let left = g
+            .heartbeat(hb("b", LEAVE, None), &topics, 60_001, CFG)
+            .unwrap();
         assert_eq!(left.epoch, LEAVE);
         assert!(g.members.is_empty());
     }

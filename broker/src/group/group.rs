@@ -175,7 +175,10 @@ impl Group {
         if self.state == GroupState::Dead {
             return Self::error_join(ResponseError::CoordinatorNotAvailable, &req.member_id);
         }
-        if req.protocol_type.is_empty() || req.protocols.is_empty() || !self.compatible(&req.protocol_type, &req.protocols) {
+        if req.protocol_type.is_empty()
+            || req.protocols.is_empty()
+            || !self.compatible(&req.protocol_type, &req.protocols)
+        {
             return Self::error_join(ResponseError::InconsistentGroupProtocol, &req.member_id);
         }
         if req.member_id.is_empty() {
@@ -195,7 +198,9 @@ impl Group {
         let unchanged = member.protocols == req.protocols;
         let is_leader = self.leader.as_deref() == Some(req.member_id.as_str());
         match self.state {
-            GroupState::CompletingRebalance | GroupState::Stable if unchanged && !(is_leader && self.state == GroupState::Stable) => {
+            GroupState::CompletingRebalance | GroupState::Stable
+                if unchanged && !(is_leader && self.state == GroupState::Stable) =>
+            {
                 JoinOutcome::Now(self.join_result_for(&req.member_id))
             }
             _ => self.rejoin(req, now_ms, cfg),
@@ -212,7 +217,8 @@ impl Group {
         }
         let id = Self::new_member_id(&req.client_id);
         if req.require_known_member_id {
-            self.pending.insert(id.clone(), now_ms + req.session_timeout_ms as i64);
+            self.pending
+                .insert(id.clone(), now_ms + req.session_timeout_ms as i64);
             return Self::error_join(ResponseError::MemberIdRequired, &id);
         }
         self.add_and_rebalance(id, req, now_ms, cfg)
@@ -220,7 +226,14 @@ impl Group {
 
     /// A static member came back with a new process: it takes over the old
     /// member's place, fencing the old id, and keeps its assignment.
-    fn replace_static(&mut self, old_id: String, iid: String, req: JoinRequest, now_ms: i64, cfg: GroupConfig) -> JoinOutcome {
+    fn replace_static(
+        &mut self,
+        old_id: String,
+        iid: String,
+        req: JoinRequest,
+        now_ms: i64,
+        cfg: GroupConfig,
+    ) -> JoinOutcome {
         let Some(mut old) = self.members.remove(&old_id) else {
             self.statics.remove(&iid);
             return self.add_and_rebalance(Self::new_member_id(&iid), req, now_ms, cfg);
@@ -246,10 +259,23 @@ impl Group {
             result.members.clear();
             return JoinOutcome::Now(result);
         }
-        self.rejoin(JoinRequest { member_id: new_id, ..req }, now_ms, cfg)
+        self.rejoin(
+            JoinRequest {
+                member_id: new_id,
+                ..req
+            },
+            now_ms,
+            cfg,
+        )
     }
 
-    fn add_and_rebalance(&mut self, id: String, req: JoinRequest, now_ms: i64, cfg: GroupConfig) -> JoinOutcome {
+    fn add_and_rebalance(
+        &mut self,
+        id: String,
+        req: JoinRequest,
+        now_ms: i64,
+        cfg: GroupConfig,
+    ) -> JoinOutcome {
         if self.members.len() >= cfg.max_size {
             return Self::error_join(ResponseError::GroupMaxSizeReached, &id);
         }
@@ -275,7 +301,14 @@ impl Group {
             self.protocol_type = Some(req.protocol_type.clone());
         }
         self.members.insert(id.clone(), member);
-        self.rejoin(JoinRequest { member_id: id, ..req }, now_ms, cfg)
+        self.rejoin(
+            JoinRequest {
+                member_id: id,
+                ..req
+            },
+            now_ms,
+            cfg,
+        )
     }
 
     /// Records the member's join and moves the group into (or on in) a rebalance.
@@ -303,9 +336,15 @@ impl Group {
                 m.fail_sync(code(ResponseError::RebalanceInProgress));
             }
         }
-        let rebalance_timeout = self.members.values().map(|m| m.rebalance_timeout_ms as i64).max().unwrap_or(0);
+        let rebalance_timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout_ms as i64)
+            .max()
+            .unwrap_or(0);
         if self.state == GroupState::Empty {
-            self.initial_delay_until_ms = now_ms + cfg.initial_rebalance_delay_ms.min(rebalance_timeout);
+            self.initial_delay_until_ms =
+                now_ms + cfg.initial_rebalance_delay_ms.min(rebalance_timeout);
         }
         self.state = GroupState::PreparingRebalance;
         self.phase_deadline_ms = now_ms + rebalance_timeout;
@@ -337,12 +376,24 @@ impl Group {
             return true;
         }
         self.protocol = self.select_protocol();
-        let leader_alive = self.leader.as_ref().is_some_and(|l| self.members.contains_key(l));
+        let leader_alive = self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l));
         if !leader_alive {
-            self.leader = self.members.values().min_by_key(|m| m.joined_seq).map(|m| m.id.clone());
+            self.leader = self
+                .members
+                .values()
+                .min_by_key(|m| m.joined_seq)
+                .map(|m| m.id.clone());
         }
         self.state = GroupState::CompletingRebalance;
-        let rebalance_timeout = self.members.values().map(|m| m.rebalance_timeout_ms as i64).max().unwrap_or(0);
+        let rebalance_timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout_ms as i64)
+            .max()
+            .unwrap_or(0);
         self.phase_deadline_ms = now_ms + rebalance_timeout;
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
@@ -384,7 +435,12 @@ impl Group {
         // Ties go to the first candidate in the oldest member's order.
         candidates
             .iter()
-            .max_by_key(|n| (votes.get(*n).copied().unwrap_or(0), std::cmp::Reverse(candidates.iter().position(|c| c == *n))))
+            .max_by_key(|n| {
+                (
+                    votes.get(*n).copied().unwrap_or(0),
+                    std::cmp::Reverse(candidates.iter().position(|c| c == *n)),
+                )
+            })
             .map(|n| (*n).clone())
     }
 
@@ -403,7 +459,13 @@ impl Group {
             members: if is_leader {
                 members
                     .iter()
-                    .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata_for(&protocol)))
+                    .map(|m| {
+                        (
+                            m.id.clone(),
+                            m.instance_id.clone(),
+                            m.metadata_for(&protocol),
+                        )
+                    })
                     .collect()
             } else {
                 Vec::new()
@@ -428,8 +490,15 @@ impl Group {
 
     /// Checks membership and generation the way Heartbeat, SyncGroup and
     /// OffsetCommit all do.
-    pub fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), ResponseError> {
-        if matches!(self.state, GroupState::Empty | GroupState::Dead) || !self.members.contains_key(member_id) {
+    pub fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        if matches!(self.state, GroupState::Empty | GroupState::Dead)
+            || !self.members.contains_key(member_id)
+        {
             return Err(ResponseError::UnknownMemberId);
         }
         if let Some(iid) = instance_id {
@@ -451,7 +520,12 @@ impl Group {
         assignments: Vec<(String, Bytes)>,
         now_ms: i64,
     ) -> SyncOutcome {
-        let fail = |e: ResponseError| SyncOutcome::Now(SyncResult { error: code(e), ..Default::default() });
+        let fail = |e: ResponseError| {
+            SyncOutcome::Now(SyncResult {
+                error: code(e),
+                ..Default::default()
+            })
+        };
         if let Err(e) = self.check_member(member_id, instance_id, generation) {
             return fail(e);
         }
@@ -474,7 +548,11 @@ impl Group {
                     let ids: Vec<String> = self.members.keys().cloned().collect();
                     for id in ids {
                         let result = self.sync_result(&id);
-                        if let Some(tx) = self.members.get_mut(&id).and_then(|m| m.awaiting_sync.take()) {
+                        if let Some(tx) = self
+                            .members
+                            .get_mut(&id)
+                            .and_then(|m| m.awaiting_sync.take())
+                        {
                             let _ = tx.send(result);
                         }
                     }
@@ -490,11 +568,21 @@ impl Group {
             error: 0,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),
-            assignment: self.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default(),
+            assignment: self
+                .members
+                .get(member_id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
         }
     }
 
-    pub fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation: i32, now_ms: i64) -> Result<(), ResponseError> {
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now_ms: i64,
+    ) -> Result<(), ResponseError> {
         self.check_member(member_id, instance_id, generation)?;
         if let Some(m) = self.members.get_mut(member_id) {
             m.refresh_session(now_ms);
@@ -506,10 +594,20 @@ impl Group {
     }
 
     /// Removes a member that leaves; finds it by instance id when given.
-    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now_ms: i64, cfg: GroupConfig) -> Result<(), ResponseError> {
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now_ms: i64,
+        cfg: GroupConfig,
+    ) -> Result<(), ResponseError> {
         let id = match instance_id {
             Some(iid) => {
-                let known = self.statics.get(iid).cloned().ok_or(ResponseError::UnknownMemberId)?;
+                let known = self
+                    .statics
+                    .get(iid)
+                    .cloned()
+                    .ok_or(ResponseError::UnknownMemberId)?;
                 if !member_id.is_empty() && member_id != known {
                     return Err(ResponseError::FencedInstanceId);
                 }
@@ -547,7 +645,11 @@ impl Group {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.awaiting_join.is_none() && m.awaiting_sync.is_none() && m.session_deadline_ms <= now_ms)
+            .filter(|m| {
+                m.awaiting_join.is_none()
+                    && m.awaiting_sync.is_none()
+                    && m.session_deadline_ms <= now_ms
+            })
             .map(|m| m.id.clone())
             .collect();
         let mut changed = !expired.is_empty();
@@ -563,7 +665,12 @@ impl Group {
             GroupState::CompletingRebalance if now_ms >= self.phase_deadline_ms => {
                 // The leader never sent its assignment: start over without the
                 // members that did not sync.
-                let stale: Vec<String> = self.members.values().filter(|m| m.awaiting_sync.is_none()).map(|m| m.id.clone()).collect();
+                let stale: Vec<String> = self
+                    .members
+                    .values()
+                    .filter(|m| m.awaiting_sync.is_none())
+                    .map(|m| m.id.clone())
+                    .collect();
                 for id in stale {
                     self.remove_member(&id);
                 }
@@ -600,7 +707,11 @@ impl Group {
                     client_host: m.client_host,
                     session_timeout_ms: m.session_timeout_ms,
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
-                    protocols: m.protocols.into_iter().map(|(n, b)| (n, Bytes::from(b))).collect(),
+                    protocols: m
+                        .protocols
+                        .into_iter()
+                        .map(|(n, b)| (n, Bytes::from(b)))
+                        .collect(),
                     assignment: Bytes::from(m.assignment),
                     session_deadline_ms: now_ms + m.session_timeout_ms as i64,
                     joined_seq: self.join_seq,
@@ -609,6 +720,10 @@ impl Group {
                 },
             );
         }
-        self.state = if self.members.is_empty() { GroupState::Empty } else { GroupState::Stable };
+        self.state = if self.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
     }
 }

@@ -22,7 +22,9 @@ use kafka_protocol::ResponseError;
 use crate::replica::ReplicaManager;
 use crate::topics::NewTopic;
 use crate::{Broker, BrokerError, ServerConfig};
-pub use group::{CommittedOffset, Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome};
+pub use group::{
+    CommittedOffset, Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome,
+};
 use store::{StoredGroup, StoredKey, StoredMember, StoredValue};
 
 /// Bytes read per fetch while replaying `__consumer_offsets`.
@@ -61,7 +63,9 @@ impl GroupCoordinator {
                 session_timeout_ms: config.long("group.consumer.session.timeout.ms").max(1),
                 max_size: config.long("group.max.size").max(1) as usize,
             },
-            consumer_heartbeat_ms: config.long("group.consumer.heartbeat.interval.ms").clamp(1, i32::MAX as i64) as i32,
+            consumer_heartbeat_ms: config
+                .long("group.consumer.heartbeat.interval.ms")
+                .clamp(1, i32::MAX as i64) as i32,
         }
     }
 
@@ -135,7 +139,10 @@ impl GroupCoordinator {
         }
         let p = store::partition_for(group, self.partitions);
         let partition = replicas.get(store::TOPIC, p).ok_or_else(|| {
-            BrokerError::invalid(ResponseError::CoordinatorNotAvailable, "__consumer_offsets is not loaded")
+            BrokerError::invalid(
+                ResponseError::CoordinatorNotAvailable,
+                "__consumer_offsets is not loaded",
+            )
         })?;
         let batch = store::encode_batch(entries, crate::now_ms());
         partition.append(&batch, crate::now_ms())?;
@@ -152,7 +159,12 @@ impl GroupCoordinator {
         if persisted.get(&g.id) == Some(&snap) {
             return;
         }
-        let entry = (StoredKey::Group { group: g.id.clone() }, Some(StoredValue::Group(snap.clone())));
+        let entry = (
+            StoredKey::Group {
+                group: g.id.clone(),
+            },
+            Some(StoredValue::Group(snap.clone())),
+        );
         match self.append(replicas, &g.id, &[entry]) {
             Ok(()) => {
                 persisted.insert(g.id.clone(), snap);
@@ -166,11 +178,28 @@ impl GroupCoordinator {
         let mut entries: Vec<(StoredKey, Option<StoredValue>)> = g
             .offsets
             .keys()
-            .map(|(t, p)| (StoredKey::Offset { group: g.id.clone(), topic: t.clone(), partition: *p }, None))
+            .map(|(t, p)| {
+                (
+                    StoredKey::Offset {
+                        group: g.id.clone(),
+                        topic: t.clone(),
+                        partition: *p,
+                    },
+                    None,
+                )
+            })
             .collect();
-        entries.push((StoredKey::Group { group: g.id.clone() }, None));
+        entries.push((
+            StoredKey::Group {
+                group: g.id.clone(),
+            },
+            None,
+        ));
         self.append(replicas, &g.id, &entries)?;
-        self.persisted.lock().unwrap_or_else(|p| p.into_inner()).remove(&g.id);
+        self.persisted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&g.id);
         Ok(())
     }
 
@@ -186,11 +215,24 @@ impl GroupCoordinator {
             }
             if expire_offsets && g.state == GroupState::Empty {
                 let cutoff = now_ms - self.offsets_retention_ms;
-                let expired: Vec<(String, i32)> =
-                    g.offsets.iter().filter(|(_, o)| o.commit_ms < cutoff).map(|(k, _)| k.clone()).collect();
+                let expired: Vec<(String, i32)> = g
+                    .offsets
+                    .iter()
+                    .filter(|(_, o)| o.commit_ms < cutoff)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 let entries: Vec<_> = expired
                     .iter()
-                    .map(|(t, p)| (StoredKey::Offset { group: g.id.clone(), topic: t.clone(), partition: *p }, None))
+                    .map(|(t, p)| {
+                        (
+                            StoredKey::Offset {
+                                group: g.id.clone(),
+                                topic: t.clone(),
+                                partition: *p,
+                            },
+                            None,
+                        )
+                    })
                     .collect();
                 if self.append(replicas, &g.id, &entries).is_ok() {
                     for k in &expired {
@@ -206,7 +248,11 @@ impl GroupCoordinator {
             .map(|g| g.id.clone())
             .collect();
         for id in dead {
-            let stored = self.persisted.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&id);
+            let stored = self
+                .persisted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&id);
             if let Some(g) = groups.remove(&id) {
                 if !stored {
                     continue;
@@ -230,7 +276,11 @@ fn snapshot(g: &Group) -> StoredGroup {
             client_host: m.client_host.clone(),
             session_timeout_ms: m.session_timeout_ms,
             rebalance_timeout_ms: m.rebalance_timeout_ms,
-            protocols: m.protocols.iter().map(|(n, b)| (n.clone(), b.to_vec())).collect(),
+            protocols: m
+                .protocols
+                .iter()
+                .map(|(n, b)| (n.clone(), b.to_vec()))
+                .collect(),
             assignment: m.assignment.to_vec(),
         })
         .collect();
@@ -245,13 +295,32 @@ fn snapshot(g: &Group) -> StoredGroup {
 }
 
 /// Applies one replayed record to the in-memory groups.
-fn apply(groups: &mut HashMap<String, Group>, key: StoredKey, value: Option<StoredValue>, now_ms: i64) {
+fn apply(
+    groups: &mut HashMap<String, Group>,
+    key: StoredKey,
+    value: Option<StoredValue>,
+    now_ms: i64,
+) {
     let id = key.group().to_string();
     match (key, value) {
-        (StoredKey::Offset { topic, partition, .. }, Some(StoredValue::Offset(o))) => {
-            groups.entry(id.clone()).or_insert_with(|| Group::new(&id)).offsets.insert((topic, partition), o);
+        (
+            StoredKey::Offset {
+                topic, partition, ..
+            },
+            Some(StoredValue::Offset(o)),
+        ) => {
+            groups
+                .entry(id.clone())
+                .or_insert_with(|| Group::new(&id))
+                .offsets
+                .insert((topic, partition), o);
         }
-        (StoredKey::Offset { topic, partition, .. }, None) => {
+        (
+            StoredKey::Offset {
+                topic, partition, ..
+            },
+            None,
+        ) => {
             if let Some(g) = groups.get_mut(&id) {
                 g.offsets.remove(&(topic, partition));
             }
@@ -263,6 +332,10 @@ fn apply(groups: &mut HashMap<String, Group>, key: StoredKey, value: Option<Stor
         (StoredKey::Group { .. }, None) => {
             groups.remove(&id);
         }
-        (key, value) => tracing::warn!(?key, ?value, "mismatched __consumer_offsets record; ignored"),
+        (key, value) => tracing::warn!(
+            ?key,
+            ?value,
+            "mismatched __consumer_offsets record; ignored"
+        ),
     }
 }

@@ -8,8 +8,8 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType, NO_PARTITION_LEADER_EPOCH,
-    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +21,14 @@ pub const TOPIC: &str = "__consumer_offsets";
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoredKey {
-    Offset { group: String, topic: String, partition: i32 },
-    Group { group: String },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Group {
+        group: String,
+    },
 }
 
 impl StoredKey {
@@ -83,7 +89,9 @@ pub fn encode_batch(entries: &[(StoredKey, Option<StoredValue>)], now_ms: i64) -
             sequence: NO_SEQUENCE + i as i32,
             timestamp: now_ms,
             key: Some(Bytes::from(serde_json::to_vec(k).unwrap_or_default())),
-            value: v.as_ref().map(|v| Bytes::from(serde_json::to_vec(v).unwrap_or_default())),
+            value: v
+                .as_ref()
+                .map(|v| Bytes::from(serde_json::to_vec(v).unwrap_or_default())),
             headers: Default::default(),
         })
         .collect();
@@ -100,7 +108,10 @@ pub fn encode_batch(entries: &[(StoredKey, Option<StoredValue>)], now_ms: i64) -
 }
 
 /// Decodes one record's key and value; `None` for records we do not understand.
-pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<(StoredKey, Option<StoredValue>)> {
+pub fn decode(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Option<(StoredKey, Option<StoredValue>)> {
     let key: StoredKey = serde_json::from_slice(key?).ok()?;
     let value = match value {
         Some(v) => Some(serde_json::from_slice(v).ok()?),
@@ -134,12 +145,37 @@ mod tests {
 
     #[test]
     fn records_round_trip_through_a_batch() {
-        let key = StoredKey::Offset { group: "g".into(), topic: "t".into(), partition: 3 };
-        let value = StoredValue::Offset(CommittedOffset { offset: 42, leader_epoch: -1, metadata: Some("m".into()), commit_ms: 7 });
-        let batch = encode_batch(&[(key.clone(), Some(value.clone())), (StoredKey::Group { group: "g".into() }, None)], 7);
+        let key = StoredKey::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 3,
+        };
+        let value = StoredValue::Offset(CommittedOffset {
+            offset: 42,
+            leader_epoch: -1,
+            metadata: Some("m".into()),
+            commit_ms: 7,
+        });
+        let batch = encode_batch(
+            &[
+                (key.clone(), Some(value.clone())),
+                (StoredKey::Group { group: "g".into() }, None),
+            ],
+            7,
+        );
         let header = millrace_storage::batch::validate(&batch, 0).unwrap();
         let records = millrace_storage::records::BatchRecords::new(header).unwrap();
-        let got: Vec<_> = records.iter().map(|r| r.unwrap()).map(|r| decode(r.key, r.value).unwrap()).collect();
-        assert_eq!(got, vec![(key, Some(value)), (StoredKey::Group { group: "g".into() }, None)]);
+        let got: Vec<_> = records
+            .iter()
+            .map(|r| r.unwrap())
+            .map(|r| decode(r.key, r.value).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (key, Some(value)),
+                (StoredKey::Group { group: "g".into() }, None)
+            ]
+        );
     }
 }

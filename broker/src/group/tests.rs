@@ -47,7 +47,13 @@ fn join_new(g: &mut Group, t: i64) -> JoinOutcome {
     g.join(req(&first.member_id, None), t, CFG)
 }
 
-fn sync(g: &mut Group, member: &str, generation: i32, assignments: Vec<(String, Bytes)>, t: i64) -> SyncOutcome {
+fn sync(
+    g: &mut Group,
+    member: &str,
+    generation: i32,
+    assignments: Vec<(String, Bytes)>,
+    t: i64,
+) -> SyncOutcome {
     g.sync(member, None, generation, assignments, t)
 }
 
@@ -65,12 +71,24 @@ fn one_member_joins_syncs_and_heartbeats() {
     assert_eq!((r.error, r.generation), (0, 1));
     assert_eq!(r.leader, r.member_id);
     assert_eq!(r.members.len(), 1);
-    let s = sync_now(sync(&mut g, &r.member_id, 1, vec![(r.member_id.clone(), Bytes::from_static(b"a0"))], 1));
+    let s = sync_now(sync(
+        &mut g,
+        &r.member_id,
+        1,
+        vec![(r.member_id.clone(), Bytes::from_static(b"a0"))],
+        1,
+    ));
     assert_eq!(s.assignment.as_ref(), b"a0");
     assert_eq!(g.state, GroupState::Stable);
     assert_eq!(g.heartbeat(&r.member_id, None, 1, 2), Ok(()));
-    assert_eq!(g.heartbeat(&r.member_id, None, 0, 2), Err(ResponseError::IllegalGeneration));
-    assert_eq!(g.heartbeat("nobody", None, 1, 2), Err(ResponseError::UnknownMemberId));
+    assert_eq!(
+        g.heartbeat(&r.member_id, None, 0, 2),
+        Err(ResponseError::IllegalGeneration)
+    );
+    assert_eq!(
+        g.heartbeat("nobody", None, 1, 2),
+        Err(ResponseError::UnknownMemberId)
+    );
 }
 
 #[test]
@@ -80,7 +98,10 @@ fn second_member_triggers_rebalance_and_both_get_assignments() {
     sync_now(sync(&mut g, &a.member_id, 1, vec![], 0));
     let mut b_rx = waiting(join_new(&mut g, 10));
     assert_eq!(g.state, GroupState::PreparingRebalance);
-    assert_eq!(g.heartbeat(&a.member_id, None, 1, 11), Err(ResponseError::RebalanceInProgress));
+    assert_eq!(
+        g.heartbeat(&a.member_id, None, 1, 11),
+        Err(ResponseError::RebalanceInProgress)
+    );
     // The old member rejoins: the join completes for both.
     let a2 = now(g.join(req(&a.member_id, None), 12, CFG));
     let b = b_rx.try_recv().unwrap();
@@ -92,8 +113,16 @@ fn second_member_triggers_rebalance_and_both_get_assignments() {
         SyncOutcome::Wait(rx) => rx,
         SyncOutcome::Now(r) => panic!("follower should wait for the leader: {r:?}"),
     };
-    let assignments = vec![(a.member_id.clone(), Bytes::from_static(b"pa")), (b.member_id.clone(), Bytes::from_static(b"pb"))];
-    assert_eq!(sync_now(sync(&mut g, &a.member_id, 2, assignments, 14)).assignment.as_ref(), b"pa");
+    let assignments = vec![
+        (a.member_id.clone(), Bytes::from_static(b"pa")),
+        (b.member_id.clone(), Bytes::from_static(b"pb")),
+    ];
+    assert_eq!(
+        sync_now(sync(&mut g, &a.member_id, 2, assignments, 14))
+            .assignment
+            .as_ref(),
+        b"pa"
+    );
     assert_eq!(b_sync.try_recv().unwrap().assignment.as_ref(), b"pb");
 }
 
@@ -105,7 +134,10 @@ fn rebalance_timeout_drops_members_that_do_not_rejoin() {
     let mut b_rx = waiting(join_new(&mut g, 10));
     // `a` keeps heartbeating (and is told to rejoin) but never does.
     for t in [9_000, 18_000, 27_000] {
-        assert_eq!(g.heartbeat(&a.member_id, None, 1, t), Err(ResponseError::RebalanceInProgress));
+        assert_eq!(
+            g.heartbeat(&a.member_id, None, 1, t),
+            Err(ResponseError::RebalanceInProgress)
+        );
         g.tick(t, CFG);
         assert_eq!(g.state, GroupState::PreparingRebalance);
     }
@@ -121,30 +153,53 @@ fn expired_session_and_leave_rebalance_or_empty_the_group() {
     let mut g = Group::new("g");
     let a = now(join_new(&mut g, 0));
     sync_now(sync(&mut g, &a.member_id, 1, vec![], 0));
-    assert!(g.tick(10_001, CFG), "a silent member expires after its session timeout");
+    assert!(
+        g.tick(10_001, CFG),
+        "a silent member expires after its session timeout"
+    );
     assert_eq!(g.state, GroupState::Empty);
     let b = now(join_new(&mut g, 20_000));
     sync_now(sync(&mut g, &b.member_id, b.generation, vec![], 20_000));
     assert_eq!(g.leave(&b.member_id, None, 20_001, CFG), Ok(()));
     assert_eq!(g.state, GroupState::Empty);
-    assert_eq!(g.leave(&b.member_id, None, 20_002, CFG), Err(ResponseError::UnknownMemberId));
+    assert_eq!(
+        g.leave(&b.member_id, None, 20_002, CFG),
+        Err(ResponseError::UnknownMemberId)
+    );
 }
 
 #[test]
 fn static_member_restart_keeps_assignment_without_rebalance() {
     let mut g = Group::new("g");
     let a = now(g.join(req("", Some("i1")), 0, CFG));
-    sync_now(sync(&mut g, &a.member_id, 1, vec![(a.member_id.clone(), Bytes::from_static(b"x"))], 0));
+    sync_now(sync(
+        &mut g,
+        &a.member_id,
+        1,
+        vec![(a.member_id.clone(), Bytes::from_static(b"x"))],
+        0,
+    ));
     // Same instance id, new process (empty member id): no rebalance.
     let a2 = now(g.join(req("", Some("i1")), 5, CFG));
     assert_eq!(a2.error, 0);
     assert_eq!(a2.generation, 1);
     assert_ne!(a2.member_id, a.member_id);
     assert_eq!(g.state, GroupState::Stable);
-    assert_eq!(sync_now(g.sync(&a2.member_id, Some("i1"), 1, vec![], 6)).assignment.as_ref(), b"x");
+    assert_eq!(
+        sync_now(g.sync(&a2.member_id, Some("i1"), 1, vec![], 6))
+            .assignment
+            .as_ref(),
+        b"x"
+    );
     // The old process is fenced.
-    assert_eq!(g.heartbeat(&a.member_id, Some("i1"), 1, 7), Err(ResponseError::UnknownMemberId));
-    assert_eq!(g.heartbeat(&a2.member_id, Some("i2"), 1, 7), Err(ResponseError::FencedInstanceId));
+    assert_eq!(
+        g.heartbeat(&a.member_id, Some("i1"), 1, 7),
+        Err(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(
+        g.heartbeat(&a2.member_id, Some("i2"), 1, 7),
+        Err(ResponseError::FencedInstanceId)
+    );
 }
 
 #[test]
@@ -153,11 +208,20 @@ fn incompatible_protocols_and_unknown_members_are_refused() {
     now(join_new(&mut g, 0));
     let mut other = req("", None);
     other.protocols = vec![("roundrobin".into(), Bytes::new())];
-    assert_eq!(now(g.join(other, 1, CFG)).error, ResponseError::InconsistentGroupProtocol.code());
+    assert_eq!(
+        now(g.join(other, 1, CFG)).error,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
     let mut empty = req("", None);
     empty.protocols.clear();
-    assert_eq!(now(g.join(empty, 1, CFG)).error, ResponseError::InconsistentGroupProtocol.code());
-    assert_eq!(now(g.join(req("ghost", None), 1, CFG)).error, ResponseError::UnknownMemberId.code());
+    assert_eq!(
+        now(g.join(empty, 1, CFG)).error,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
+    assert_eq!(
+        now(g.join(req("ghost", None), 1, CFG)).error,
+        ResponseError::UnknownMemberId.code()
+    );
     assert_eq!(g.members.len(), 1, "refusals leave the group as it was");
 }
 
@@ -165,8 +229,22 @@ fn incompatible_protocols_and_unknown_members_are_refused() {
 fn group_max_size_is_enforced() {
     let mut g = Group::new("g");
     let cfg = GroupConfig { max_size: 1, ..CFG };
-    let a = now(g.join(JoinRequest { require_known_member_id: false, ..req("", None) }, 0, cfg));
+    let a = now(g.join(
+        JoinRequest {
+            require_known_member_id: false,
+            ..req("", None)
+        },
+        0,
+        cfg,
+    ));
     assert_eq!(a.error, 0);
-    let b = now(g.join(JoinRequest { require_known_member_id: false, ..req("", None) }, 1, cfg));
+    let b = now(g.join(
+        JoinRequest {
+            require_known_member_id: false,
+            ..req("", None)
+        },
+        1,
+        cfg,
+    ));
     assert_eq!(b.error, ResponseError::GroupMaxSizeReached.code());
 }

@@ -10,7 +10,11 @@ use super::common::str_bytes;
 use super::describe_configs::RESOURCE_TOPIC;
 use crate::{Broker, BrokerError};
 
-pub fn handle(broker: &Broker, _version: i16, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let responses = request
         .resources
         .into_iter()

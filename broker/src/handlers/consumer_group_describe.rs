@@ -2,8 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use kafka_protocol::messages::consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
-use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName};
+use kafka_protocol::messages::consumer_group_describe_response::{
+    Assignment, DescribedGroup, Member, TopicPartitions,
+};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
+};
 use kafka_protocol::ResponseError;
 
 use super::common::str_bytes;
@@ -11,7 +15,11 @@ use crate::group::assignor::TopicPartition;
 use crate::metadata::MetadataImage;
 use crate::Broker;
 
-pub fn handle(broker: &Broker, _version: i16, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
     let image = broker.controller.image();
     let groups = broker.groups.lock();
     let described = request
@@ -44,9 +52,17 @@ pub fn handle(broker: &Broker, _version: i16, request: ConsumerGroupDescribeRequ
                         .with_member_epoch(m.epoch)
                         .with_client_id(str_bytes(m.client_id.clone()))
                         .with_client_host(str_bytes(m.client_host.clone()))
-                        .with_subscribed_topic_names(m.subscribed.iter().map(|t| TopicName(str_bytes(t.clone()))).collect())
+                        .with_subscribed_topic_names(
+                            m.subscribed
+                                .iter()
+                                .map(|t| TopicName(str_bytes(t.clone())))
+                                .collect(),
+                        )
                         .with_assignment(assignment(&image, &m.assigned))
-                        .with_target_assignment(assignment(&image, c.target.get(&m.id).unwrap_or(&BTreeSet::new())))
+                        .with_target_assignment(assignment(
+                            &image,
+                            c.target.get(&m.id).unwrap_or(&BTreeSet::new()),
+                        ))
                 })
                 .collect();
             d.with_group_state(str_bytes(g.state_name()))
@@ -68,7 +84,10 @@ fn assignment(image: &MetadataImage, set: &BTreeSet<TopicPartition>) -> Assignme
         by_topic
             .into_iter()
             .map(|(t, ps)| {
-                let name = image.topic_by_id(&t).map(|t| t.name.clone()).unwrap_or_default();
+                let name = image
+                    .topic_by_id(&t)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
                 TopicPartitions::default()
                     .with_topic_id(t)
                     .with_topic_name(TopicName(str_bytes(name)))

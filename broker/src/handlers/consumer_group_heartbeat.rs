@@ -29,8 +29,15 @@ pub fn handle(
         return fail(ResponseError::InvalidGroupId, "group id is empty");
     }
     // librdkafka sends an empty regex alongside topic names: that means "none".
-    if request.subscribed_topic_regex.as_ref().is_some_and(|r| !r.is_empty()) {
-        return fail(ResponseError::InvalidRequest, "subscription by regular expression is not supported yet");
+    if request
+        .subscribed_topic_regex
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        return fail(
+            ResponseError::InvalidRequest,
+            "subscription by regular expression is not supported yet",
+        );
     }
     // v0: the coordinator names new members; v1+: the client does (KIP-1082).
     let member_id = if request.member_id.is_empty() && request.member_epoch == 0 && version == 0 {
@@ -39,8 +46,11 @@ pub fn handle(
         request.member_id.to_string()
     };
     let image = broker.controller.image();
-    let topics: BTreeMap<String, (uuid::Uuid, i32)> =
-        image.topics.values().map(|t| (t.name.clone(), (t.id, t.partitions as i32))).collect();
+    let topics: BTreeMap<String, (uuid::Uuid, i32)> = image
+        .topics
+        .values()
+        .map(|t| (t.name.clone(), (t.id, t.partitions as i32)))
+        .collect();
     let hb = Heartbeat {
         member_id,
         epoch: request.member_epoch,
@@ -61,11 +71,19 @@ pub fn handle(
         }),
     };
     let mut groups = coordinator.lock();
-    let g = groups.entry(group_id.clone()).or_insert_with(|| Group::new(&group_id));
+    let g = groups
+        .entry(group_id.clone())
+        .or_insert_with(|| Group::new(&group_id));
     if g.state != GroupState::Empty {
-        return fail(ResponseError::GroupIdNotFound, "the group uses the classic protocol");
+        return fail(
+            ResponseError::GroupIdNotFound,
+            "the group uses the classic protocol",
+        );
     }
-    match g.consumer.heartbeat(hb, &topics, now_ms(), coordinator.consumer_cfg) {
+    match g
+        .consumer
+        .heartbeat(hb, &topics, now_ms(), coordinator.consumer_cfg)
+    {
         Ok(reply) => {
             let assignment = reply.assignment.map(|set| {
                 let mut by_topic: BTreeMap<uuid::Uuid, Vec<i32>> = BTreeMap::new();
@@ -75,7 +93,11 @@ pub fn handle(
                 Assignment::default().with_topic_partitions(
                     by_topic
                         .into_iter()
-                        .map(|(t, ps)| TopicPartitions::default().with_topic_id(t).with_partitions(ps))
+                        .map(|(t, ps)| {
+                            TopicPartitions::default()
+                                .with_topic_id(t)
+                                .with_partitions(ps)
+                        })
                         .collect(),
                 )
             });

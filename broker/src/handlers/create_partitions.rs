@@ -7,14 +7,19 @@ use kafka_protocol::ResponseError;
 use super::common::str_bytes;
 use crate::{Broker, BrokerError};
 
-pub fn handle(broker: &Broker, _version: i16, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let results = request
         .topics
         .into_iter()
         .map(|t| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             let assignments_ok = t.assignments.iter().flatten().all(|a| {
-                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.config.node_id)
+                !a.broker_ids.is_empty()
+                    && a.broker_ids.iter().all(|b| b.0 == broker.config.node_id)
             });
             let outcome = if !assignments_ok {
                 Err(BrokerError::invalid(

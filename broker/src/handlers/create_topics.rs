@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::ResponseError;
 
@@ -28,7 +30,9 @@ pub fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest) -> Cr
             if duplicates.contains(&name) {
                 return result
                     .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes(format!("topic '{name}' appears more than once in the request"))));
+                    .with_error_message(Some(str_bytes(format!(
+                        "topic '{name}' appears more than once in the request"
+                    ))));
             }
             match create(broker, version, t, request.validate_only) {
                 Ok(created) => created,
@@ -72,7 +76,11 @@ fn create(
     let described = topic::effective(&broker.config, &created.configs)
         .into_iter()
         .map(|(k, v)| {
-            let source = if created.configs.contains_key(k) { 1 } else { 5 };
+            let source = if created.configs.contains_key(k) {
+                1
+            } else {
+                5
+            };
             CreatableTopicConfigs::default()
                 .with_name(str_bytes(k))
                 .with_value(Some(str_bytes(v)))
@@ -108,7 +116,9 @@ fn check_assignments(
     let rf = t.assignments[0].broker_ids.len();
     for a in &t.assignments {
         if a.broker_ids.len() != rf || a.broker_ids.is_empty() {
-            return Err(bad("every partition needs the same, non-zero number of replicas".into()));
+            return Err(bad(
+                "every partition needs the same, non-zero number of replicas".into(),
+            ));
         }
         if let Some(b) = a.broker_ids.iter().find(|b| b.0 != broker.config.node_id) {
             return Err(bad(format!("broker {} is not a live broker", b.0)));

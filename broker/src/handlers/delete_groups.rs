@@ -6,7 +6,11 @@ use kafka_protocol::ResponseError;
 
 use crate::Broker;
 
-pub fn handle(broker: &Broker, _version: i16, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let coordinator = &broker.groups;
     let mut groups = coordinator.lock();
     let results = request
@@ -25,7 +29,9 @@ pub fn handle(broker: &Broker, _version: i16, request: DeleteGroupsRequest) -> D
                     Err(e) => e.code(),
                 },
             };
-            DeletableGroupResult::default().with_group_id(id).with_error_code(code)
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code)
         })
         .collect();
     DeleteGroupsResponse::default().with_results(results)

@@ -1,12 +1,18 @@
 //! DeleteRecords: advances partitions' log start offsets.
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
 
 use crate::{Broker, BrokerError};
 
-pub fn handle(broker: &Broker, _version: i16, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -18,7 +24,8 @@ pub fn handle(broker: &Broker, _version: i16, request: DeleteRecordsRequest) -> 
                     let r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let Some(partition) = broker.replicas.get(t.name.0.as_str(), p.partition_index) else {
+                    let Some(partition) = broker.replicas.get(t.name.0.as_str(), p.partition_index)
+                    else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let hw = partition.offsets().high_watermark;

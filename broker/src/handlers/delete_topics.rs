@@ -31,7 +31,10 @@ pub fn handle(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> De
                 .with_topic_id(id);
             let outcome = match &name {
                 Some(n) => broker.delete_topic(n),
-                None => Err(BrokerError::invalid(ResponseError::UnknownTopicId, format!("no topic has id {id}"))),
+                None => Err(BrokerError::invalid(
+                    ResponseError::UnknownTopicId,
+                    format!("no topic has id {id}"),
+                )),
             };
             match outcome {
                 Ok(id) => result.with_topic_id(id),

@@ -7,12 +7,18 @@ use kafka_protocol::ResponseError;
 use super::common::str_bytes;
 use crate::Broker;
 
-pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     // endpoint_type 1 = brokers, 2 = controllers (KIP-919); one node is both.
     if !matches!(request.endpoint_type, 1 | 2) {
         return DescribeClusterResponse::default()
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
-            .with_error_message(Some(str_bytes("endpoint_type must be 1 (brokers) or 2 (controllers)")));
+            .with_error_message(Some(str_bytes(
+                "endpoint_type must be 1 (brokers) or 2 (controllers)",
+            )));
     }
     let me = broker.config.advertised();
     let node = DescribeClusterBroker::default()

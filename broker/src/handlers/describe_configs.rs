@@ -30,7 +30,11 @@ struct Opts {
     docs: bool,
 }
 
-pub fn handle(broker: &Broker, _version: i16, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let opts = Opts {
         synonyms: request.include_synonyms,
         docs: request.include_documentation,
@@ -51,20 +55,36 @@ pub fn handle(broker: &Broker, _version: i16, request: DescribeConfigsRequest) -
             match r.resource_type {
                 RESOURCE_TOPIC => match describe_topic(broker, &name, &opts, &wanted) {
                     Some(configs) => result.with_configs(configs),
-                    None => error(result, ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")),
+                    None => error(
+                        result,
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("topic '{name}' does not exist"),
+                    ),
                 },
                 RESOURCE_BROKER if name.is_empty() || name == broker.config.node_id.to_string() => {
                     result.with_configs(describe_broker(broker, &opts, &wanted))
                 }
-                RESOURCE_BROKER => error(result, ResponseError::InvalidRequest, format!("this is broker {}, not '{name}'", broker.config.node_id)),
-                other => error(result, ResponseError::InvalidRequest, format!("resource type {other} is not supported")),
+                RESOURCE_BROKER => error(
+                    result,
+                    ResponseError::InvalidRequest,
+                    format!("this is broker {}, not '{name}'", broker.config.node_id),
+                ),
+                other => error(
+                    result,
+                    ResponseError::InvalidRequest,
+                    format!("resource type {other} is not supported"),
+                ),
             }
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn error(result: DescribeConfigsResult, code: ResponseError, message: String) -> DescribeConfigsResult {
+fn error(
+    result: DescribeConfigsResult,
+    code: ResponseError,
+    message: String,
+) -> DescribeConfigsResult {
     result
         .with_error_code(code.code())
         .with_error_message(Some(str_bytes(message)))
@@ -82,7 +102,8 @@ fn describe_topic(
         .iter()
         .filter(|k| wanted(k.name))
         .map(|k| {
-            let (default, default_source, broker_key) = topic::broker_default(&broker.config, k.name);
+            let (default, default_source, broker_key) =
+                topic::broker_default(&broker.config, k.name);
             let mut synonyms = Vec::new();
             let (value, source) = match t.configs.get(k.name) {
                 Some(v) => {
@@ -106,7 +127,11 @@ fn describe_topic(
     Some(configs)
 }
 
-fn describe_broker(broker: &Broker, opts: &Opts, wanted: &dyn Fn(&str) -> bool) -> Vec<DescribeConfigsResourceResult> {
+fn describe_broker(
+    broker: &Broker,
+    opts: &Opts,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<DescribeConfigsResourceResult> {
     keys::KEYS
         .iter()
         .filter(|k| wanted(k.name))

@@ -8,7 +8,11 @@ use super::common::str_bytes;
 use crate::group::GroupState;
 use crate::Broker;
 
-pub fn handle(broker: &Broker, version: i16, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub fn handle(
+    broker: &Broker,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let groups = broker.groups.lock();
     let described = request
         .groups
@@ -48,7 +52,10 @@ pub fn handle(broker: &Broker, version: i16, request: DescribeGroupsRequest) -> 
                     .with_members(members);
             }
             // Member details only make sense once a protocol is chosen.
-            let show_members = matches!(g.state, GroupState::Stable | GroupState::CompletingRebalance);
+            let show_members = matches!(
+                g.state,
+                GroupState::Stable | GroupState::CompletingRebalance
+            );
             let protocol = g.protocol.clone().unwrap_or_default();
             let mut members: Vec<_> = g.members.values().collect();
             members.sort_by_key(|m| m.joined_seq);
@@ -59,14 +66,30 @@ pub fn handle(broker: &Broker, version: i16, request: DescribeGroupsRequest) -> 
                         .with_member_id(str_bytes(m.id.clone()))
                         .with_client_id(str_bytes(m.client_id.clone()))
                         .with_client_host(str_bytes(m.client_host.clone()))
-                        .with_member_metadata(if show_members { m.metadata_for(&protocol) } else { Default::default() })
-                        .with_member_assignment(if show_members { m.assignment.clone() } else { Default::default() });
-                    if version >= 4 { d.with_group_instance_id(m.instance_id.clone().map(str_bytes)) } else { d }
+                        .with_member_metadata(if show_members {
+                            m.metadata_for(&protocol)
+                        } else {
+                            Default::default()
+                        })
+                        .with_member_assignment(if show_members {
+                            m.assignment.clone()
+                        } else {
+                            Default::default()
+                        });
+                    if version >= 4 {
+                        d.with_group_instance_id(m.instance_id.clone().map(str_bytes))
+                    } else {
+                        d
+                    }
                 })
                 .collect();
             d.with_group_state(str_bytes(g.state.name()))
                 .with_protocol_type(str_bytes(g.protocol_type.clone().unwrap_or_default()))
-                .with_protocol_data(str_bytes(if show_members { protocol } else { String::new() }))
+                .with_protocol_data(str_bytes(if show_members {
+                    protocol
+                } else {
+                    String::new()
+                }))
                 .with_members(members)
         })
         .collect();

@@ -40,7 +40,11 @@ pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> Fet
 
 /// One pass over the requested partitions: the response, the record bytes
 /// in it, and whether any partition carries an error.
-fn read_once(broker: &Broker, version: i16, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn read_once(
+    broker: &Broker,
+    version: i16,
+    request: &FetchRequest,
+) -> (FetchResponse, usize, bool) {
     let image = broker.controller.image();
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
@@ -89,7 +93,9 @@ fn read_once(broker: &Broker, version: i16, request: &FetchRequest) -> (FetchRes
                         data.with_high_watermark(offsets.high_watermark)
                             .with_last_stable_offset(offsets.high_watermark)
                             .with_log_start_offset(offsets.log_start)
-                            .with_aborted_transactions((request.isolation_level == 1).then(Vec::new))
+                            .with_aborted_transactions(
+                                (request.isolation_level == 1).then(Vec::new),
+                            )
                             .with_records(Some(records))
                     }
                     Err(e) => {
@@ -110,5 +116,9 @@ fn read_once(broker: &Broker, version: i16, request: &FetchRequest) -> (FetchRes
                 .with_partitions(partitions),
         );
     }
-    (FetchResponse::default().with_responses(topics), total, errors)
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        errors,
+    )
 }

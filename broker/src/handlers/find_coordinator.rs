@@ -12,7 +12,11 @@ use crate::Broker;
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
 
-pub fn handle(broker: &Broker, version: i16, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub fn handle(
+    broker: &Broker,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let me = broker.config.advertised();
     let node = BrokerId(broker.config.node_id);
     let error = match request.key_type {
@@ -22,8 +26,14 @@ pub fn handle(broker: &Broker, version: i16, request: FindCoordinatorRequest) ->
     if version < 4 {
         let r = FindCoordinatorResponse::default();
         return match error {
-            Some(e) => r.with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1),
-            None => r.with_node_id(node).with_host(str_bytes(me.host.clone())).with_port(me.port as i32),
+            Some(e) => r
+                .with_error_code(e.code())
+                .with_node_id(BrokerId(-1))
+                .with_port(-1),
+            None => r
+                .with_node_id(node)
+                .with_host(str_bytes(me.host.clone()))
+                .with_port(me.port as i32),
         };
     }
     let coordinators = request
@@ -32,8 +42,14 @@ pub fn handle(broker: &Broker, version: i16, request: FindCoordinatorRequest) ->
         .map(|key: StrBytes| {
             let c = Coordinator::default().with_key(key);
             match error {
-                Some(e) => c.with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1),
-                None => c.with_node_id(node).with_host(str_bytes(me.host.clone())).with_port(me.port as i32),
+                Some(e) => c
+                    .with_error_code(e.code())
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1),
+                None => c
+                    .with_node_id(node)
+                    .with_host(str_bytes(me.host.clone()))
+                    .with_port(me.port as i32),
             }
         })
         .collect();

@@ -15,7 +15,12 @@ pub fn handle(broker: &Broker, _version: i16, request: HeartbeatRequest) -> Hear
         None => Err(ResponseError::UnknownMemberId),
         Some(g) => {
             let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
-            g.heartbeat(request.member_id.as_str(), instance.as_deref(), request.generation_id, now_ms())
+            g.heartbeat(
+                request.member_id.as_str(),
+                instance.as_deref(),
+                request.generation_id,
+                now_ms(),
+            )
         }
     };
     HeartbeatResponse::default().with_error_code(result.err().map_or(0, |e| e.code()))

@@ -35,7 +35,11 @@ pub fn handle(
                 ))
             } else {
                 changes(broker, r.resource_name.as_str(), &r.configs).and_then(|changes| {
-                    broker.alter_topic_configs(r.resource_name.as_str(), changes, request.validate_only)
+                    broker.alter_topic_configs(
+                        r.resource_name.as_str(),
+                        changes,
+                        request.validate_only,
+                    )
                 })
             };
             match outcome {
@@ -56,7 +60,10 @@ fn changes(
 ) -> Result<BTreeMap<String, Option<String>>, BrokerError> {
     let image = broker.controller.image();
     let t = image.topic(name).ok_or_else(|| {
-        BrokerError::invalid(ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))
+        BrokerError::invalid(
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic '{name}' does not exist"),
+        )
     })?;
     let mut out = BTreeMap::new();
     for op in ops {
@@ -72,7 +79,10 @@ fn changes(
             if topic::find(&key).is_some_and(|k| k.config_type == 7) {
                 Ok(())
             } else {
-                Err(BrokerError::invalid(ResponseError::InvalidConfig, format!("'{key}' is not a list config")))
+                Err(BrokerError::invalid(
+                    ResponseError::InvalidConfig,
+                    format!("'{key}' is not a list config"),
+                ))
             }
         };
         let new = match op.config_operation {
@@ -91,7 +101,10 @@ fn changes(
             SUBTRACT => {
                 list_only()?;
                 let remove = parse::list(value.as_deref().unwrap_or(""));
-                let items: Vec<String> = parse::list(&current()).into_iter().filter(|i| !remove.contains(i)).collect();
+                let items: Vec<String> = parse::list(&current())
+                    .into_iter()
+                    .filter(|i| !remove.contains(i))
+                    .collect();
                 Some(items.join(","))
             }
             other => {

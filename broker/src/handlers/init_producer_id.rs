@@ -5,7 +5,11 @@ use kafka_protocol::ResponseError;
 
 use crate::Broker;
 
-pub fn handle(broker: &Broker, _version: i16, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     if request.transactional_id.is_some() {
         // Transactions come with the transaction coordinator; until then a
         // transactional producer gets a clear, non-retriable refusal.

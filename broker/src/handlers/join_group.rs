@@ -7,22 +7,33 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::ResponseError;
 
 use super::common::{str_bytes, RequestContext};
-use crate::group::{Group, JoinOutcome, JoinRequest};
 use crate::group::member::JoinResult;
+use crate::group::{Group, JoinOutcome, JoinRequest};
 use crate::{now_ms, Broker};
 
-pub async fn handle(broker: &Broker, ctx: &RequestContext, version: i16, request: JoinGroupRequest) -> JoinGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    version: i16,
+    request: JoinGroupRequest,
+) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
     let coordinator = &broker.groups;
     let fail = |e: ResponseError| response(version, error(e, &request.member_id));
     if group_id.is_empty() {
         return fail(ResponseError::InvalidGroupId);
     }
-    if !(coordinator.session_timeout_ms_min..=coordinator.session_timeout_ms_max).contains(&request.session_timeout_ms) {
+    if !(coordinator.session_timeout_ms_min..=coordinator.session_timeout_ms_max)
+        .contains(&request.session_timeout_ms)
+    {
         return fail(ResponseError::InvalidSessionTimeout);
     }
     // v0 has no rebalance timeout: it is the session timeout.
-    let rebalance_timeout_ms = if version == 0 { request.session_timeout_ms } else { request.rebalance_timeout_ms.max(0) };
+    let rebalance_timeout_ms = if version == 0 {
+        request.session_timeout_ms
+    } else {
+        request.rebalance_timeout_ms.max(0)
+    };
     let join = JoinRequest {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
@@ -31,12 +42,18 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, version: i16, request
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: request.protocol_type.to_string(),
-        protocols: request.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
         require_known_member_id: version >= 4,
     };
     let outcome = {
         let mut groups = coordinator.lock();
-        let g = groups.entry(group_id.clone()).or_insert_with(|| Group::new(&group_id));
+        let g = groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Group::new(&group_id));
         let outcome = g.join(join, now_ms(), coordinator.cfg);
         coordinator.persist_if_changed(&broker.replicas, g);
         outcome
@@ -70,14 +87,24 @@ fn response(version: i16, r: JoinResult) -> JoinGroupResponse {
         .members
         .into_iter()
         .map(|(id, instance, metadata)| {
-            let m = JoinGroupResponseMember::default().with_member_id(str_bytes(id)).with_metadata(metadata);
-            if version >= 5 { m.with_group_instance_id(instance.map(str_bytes)) } else { m }
+            let m = JoinGroupResponseMember::default()
+                .with_member_id(str_bytes(id))
+                .with_metadata(metadata);
+            if version >= 5 {
+                m.with_group_instance_id(instance.map(str_bytes))
+            } else {
+                m
+            }
         })
         .collect();
     JoinGroupResponse::default()
         .with_error_code(r.error)
         .with_generation_id(r.generation)
-        .with_protocol_type(if version >= 7 { r.protocol_type.map(str_bytes) } else { None })
+        .with_protocol_type(if version >= 7 {
+            r.protocol_type.map(str_bytes)
+        } else {
+            None
+        })
         .with_protocol_name(r.protocol_name.map(str_bytes))
         .with_leader(str_bytes(r.leader))
         .with_member_id(str_bytes(r.member_id))

@@ -16,14 +16,20 @@ pub fn handle(broker: &Broker, version: i16, request: LeaveGroupRequest) -> Leav
         request
             .members
             .iter()
-            .map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|s| s.to_string())))
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
             .collect()
     } else {
         vec![(request.member_id.to_string(), None)]
     };
     let mut groups = coordinator.lock();
     let Some(g) = groups.get_mut(&group_id) else {
-        return LeaveGroupResponse::default().with_error_code(ResponseError::UnknownMemberId.code());
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::UnknownMemberId.code());
     };
     let results: Vec<(String, Option<String>, i16)> = leaving
         .into_iter()

@@ -7,8 +7,16 @@ use super::common::str_bytes;
 use crate::Broker;
 
 pub fn handle(broker: &Broker, version: i16, request: ListGroupsRequest) -> ListGroupsResponse {
-    let states: Vec<String> = request.states_filter.iter().map(|s| s.to_lowercase()).collect();
-    let types: Vec<String> = request.types_filter.iter().map(|s| s.to_lowercase()).collect();
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
+    let types: Vec<String> = request
+        .types_filter
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
     let groups = broker.groups.lock();
     let mut listed: Vec<ListedGroup> = groups
         .values()
@@ -18,8 +26,16 @@ pub fn handle(broker: &Broker, version: i16, request: ListGroupsRequest) -> List
             let l = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.id.clone())))
                 .with_protocol_type(str_bytes(protocol_type(g)));
-            let l = if version >= 4 { l.with_group_state(str_bytes(g.state_name())) } else { l };
-            if version >= 5 { l.with_group_type(str_bytes(group_type(g))) } else { l }
+            let l = if version >= 4 {
+                l.with_group_state(str_bytes(g.state_name()))
+            } else {
+                l
+            };
+            if version >= 5 {
+                l.with_group_type(str_bytes(group_type(g)))
+            } else {
+                l
+            }
         })
         .collect();
     listed.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));

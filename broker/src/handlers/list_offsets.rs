@@ -1,6 +1,8 @@
 //! ListOffsets: earliest, latest, max-timestamp and by-timestamp lookups.
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
@@ -28,13 +30,22 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Lis
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    let partition = known.then(|| broker.replicas.get(topic.name.0.as_str(), p.partition_index)).flatten();
+                    let partition = known
+                        .then(|| {
+                            broker
+                                .replicas
+                                .get(topic.name.0.as_str(), p.partition_index)
+                        })
+                        .flatten();
                     let Some(partition) = partition else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     match lookup(&partition, p.timestamp) {
                         // leader_epoch exists from v4 on; the codec refuses it earlier.
-                        Ok(Some((offset, ts))) if version >= 4 => r.with_offset(offset).with_timestamp(ts).with_leader_epoch(0),
+                        Ok(Some((offset, ts))) if version >= 4 => r
+                            .with_offset(offset)
+                            .with_timestamp(ts)
+                            .with_leader_epoch(0),
                         Ok(Some((offset, ts))) => r.with_offset(offset).with_timestamp(ts),
                         Ok(None) => r,
                         Err(e) => r.with_error_code(e.code()),

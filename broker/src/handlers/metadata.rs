@@ -49,7 +49,9 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Metada
     };
     MetadataResponse::default()
         .with_brokers(brokers)
-        .with_cluster_id(Some(str_bytes(broker.controller.image().cluster_id.clone())))
+        .with_cluster_id(Some(str_bytes(
+            broker.controller.image().cluster_id.clone(),
+        )))
         .with_controller_id(node)
         .with_topics(topics)
 }
@@ -70,9 +72,7 @@ fn by_name(broker: &Broker, name: &str, client_allows: bool) -> MetadataResponse
     match broker.create_topic(new, false) {
         Ok(t) => describe(broker, &t),
         // Raced with another creator: describe what is there now.
-        Err(_) if broker.controller.image().topic(name).is_some() => {
-            by_name(broker, name, false)
-        }
+        Err(_) if broker.controller.image().topic(name).is_some() => by_name(broker, name, false),
         Err(e) => error_topic(Some(name), code_of(&e)),
     }
 }

@@ -1,7 +1,9 @@
 //! OffsetCommit: stores consumed positions, for group members or (with
 //! generation -1) for simple consumers of an empty group.
 
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError;
 
@@ -18,7 +20,9 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetCommitRequest) -> Of
     let group_error = if group_id.is_empty() {
         Some(ResponseError::InvalidGroupId)
     } else {
-        let g = groups.entry(group_id.clone()).or_insert_with(|| Group::new(&group_id));
+        let g = groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Group::new(&group_id));
         check(g, &request).err()
     };
     let mut entries = Vec::new();
@@ -35,18 +39,32 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetCommitRequest) -> Of
                 .map(|p| {
                     let code = if let Some(e) = group_error {
                         e.code()
-                    } else if topic.is_none_or(|t| p.partition_index < 0 || p.partition_index as u32 >= t.partitions) {
+                    } else if topic.is_none_or(|t| {
+                        p.partition_index < 0 || p.partition_index as u32 >= t.partitions
+                    }) {
                         ResponseError::UnknownTopicOrPartition.code()
-                    } else if p.committed_metadata.as_ref().is_some_and(|m| m.len() > coordinator.offset_metadata_bytes_max) {
+                    } else if p
+                        .committed_metadata
+                        .as_ref()
+                        .is_some_and(|m| m.len() > coordinator.offset_metadata_bytes_max)
+                    {
                         ResponseError::OffsetMetadataTooLarge.code()
                     } else {
                         let offset = CommittedOffset {
                             offset: p.committed_offset,
-                            leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                            leader_epoch: if version >= 6 {
+                                p.committed_leader_epoch
+                            } else {
+                                -1
+                            },
                             metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
                             commit_ms: now,
                         };
-                        let key = StoredKey::Offset { group: group_id.clone(), topic: name.clone(), partition: p.partition_index };
+                        let key = StoredKey::Offset {
+                            group: group_id.clone(),
+                            topic: name.clone(),
+                            partition: p.partition_index,
+                        };
                         entries.push((key, Some(StoredValue::Offset(offset.clone()))));
                         accepted.push(((name.clone(), p.partition_index), offset));
                         0
@@ -56,7 +74,9 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetCommitRequest) -> Of
                         .with_error_code(code)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
         })
         .collect();
     // Durable first, then visible; a failed write fails every partition it carried.
@@ -86,14 +106,25 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetCommitRequest) -> Of
 /// the group has no members (generation -1 and no member id).
 fn check(g: &Group, r: &OffsetCommitRequest) -> Result<(), ResponseError> {
     let instance = r.group_instance_id.as_ref().map(|s| s.as_str());
-    let simple = r.generation_id_or_member_epoch < 0 && r.member_id.is_empty() && instance.is_none();
+    let simple =
+        r.generation_id_or_member_epoch < 0 && r.member_id.is_empty() && instance.is_none();
     if simple {
-        return if g.is_empty() { Ok(()) } else { Err(ResponseError::UnknownMemberId) };
+        return if g.is_empty() {
+            Ok(())
+        } else {
+            Err(ResponseError::UnknownMemberId)
+        };
     }
     if !g.consumer.members.is_empty() {
-        return g.consumer.check_commit(r.member_id.as_str(), r.generation_id_or_member_epoch);
+        return g
+            .consumer
+            .check_commit(r.member_id.as_str(), r.generation_id_or_member_epoch);
     }
-    g.check_member(r.member_id.as_str(), instance, r.generation_id_or_member_epoch)?;
+    g.check_member(
+        r.member_id.as_str(),
+        instance,
+        r.generation_id_or_member_epoch,
+    )?;
     if g.state == GroupState::CompletingRebalance {
         return Err(ResponseError::RebalanceInProgress);
     }

@@ -1,7 +1,11 @@
 //! OffsetDelete: removes committed offsets of topics a group no longer consumes.
 
-use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
-use kafka_protocol::messages::{ConsumerProtocolSubscription, OffsetDeleteRequest, OffsetDeleteResponse};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{
+    ConsumerProtocolSubscription, OffsetDeleteRequest, OffsetDeleteResponse,
+};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol::ResponseError;
 
@@ -9,11 +13,16 @@ use crate::group::store::StoredKey;
 use crate::group::{Group, GroupState};
 use crate::Broker;
 
-pub fn handle(broker: &Broker, _version: i16, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     let coordinator = &broker.groups;
     let mut groups = coordinator.lock();
     let Some(g) = groups.get_mut(request.group_id.0.as_str()) else {
-        return OffsetDeleteResponse::default().with_error_code(ResponseError::GroupIdNotFound.code());
+        return OffsetDeleteResponse::default()
+            .with_error_code(ResponseError::GroupIdNotFound.code());
     };
     let mut entries = Vec::new();
     let mut removed = Vec::new();
@@ -32,7 +41,11 @@ pub fn handle(broker: &Broker, _version: i16, request: OffsetDeleteRequest) -> O
                     } else {
                         if g.offsets.contains_key(&(name.clone(), p.partition_index)) {
                             entries.push((
-                                StoredKey::Offset { group: g.id.clone(), topic: name.clone(), partition: p.partition_index },
+                                StoredKey::Offset {
+                                    group: g.id.clone(),
+                                    topic: name.clone(),
+                                    partition: p.partition_index,
+                                },
                                 None,
                             ));
                             removed.push((name.clone(), p.partition_index));
@@ -44,7 +57,9 @@ pub fn handle(broker: &Broker, _version: i16, request: OffsetDeleteRequest) -> O
                         .with_error_code(code)
                 })
                 .collect();
-            OffsetDeleteResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
         })
         .collect();
     if let Err(e) = coordinator.append(&broker.replicas, &g.id.clone(), &entries) {

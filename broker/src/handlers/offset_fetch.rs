@@ -1,8 +1,8 @@
 //! OffsetFetch: committed offsets of one group (v0-7) or of several (v8+).
 
 use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
-    OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::ResponseError;
@@ -21,7 +21,9 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetFetchRequest) -> Off
             .iter()
             .map(|g| {
                 let wanted = g.topics.as_ref().map(|ts| {
-                    ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect::<Vec<_>>()
+                    ts.iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                        .collect::<Vec<_>>()
                 });
                 let (found, error) = lookup(broker, g.group_id.0.as_str(), wanted);
                 let topics = found
@@ -51,10 +53,11 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetFetchRequest) -> Off
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted = request
-        .topics
-        .as_ref()
-        .map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect::<Vec<_>>());
+    let wanted = request.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect::<Vec<_>>()
+    });
     let (found, error) = lookup(broker, request.group_id.0.as_str(), wanted);
     let topics = found
         .into_iter()
@@ -67,7 +70,11 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetFetchRequest) -> Off
                         .with_partition_index(p)
                         .with_committed_offset(offset)
                         .with_metadata(meta);
-                    if version >= 5 { r.with_committed_leader_epoch(epoch) } else { r }
+                    if version >= 5 {
+                        r.with_committed_leader_epoch(epoch)
+                    } else {
+                        r
+                    }
                 })
                 .collect();
             OffsetFetchResponseTopic::default()
@@ -76,18 +83,30 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetFetchRequest) -> Off
         })
         .collect();
     let response = OffsetFetchResponse::default().with_topics(topics);
-    if version >= 2 { response.with_error_code(error) } else { response }
+    if version >= 2 {
+        response.with_error_code(error)
+    } else {
+        response
+    }
 }
 
 fn parts(o: Option<CommittedOffset>) -> (i64, i32, Option<kafka_protocol::protocol::StrBytes>) {
     match o {
-        Some(o) => (o.offset, o.leader_epoch, Some(str_bytes(o.metadata.unwrap_or_default()))),
+        Some(o) => (
+            o.offset,
+            o.leader_epoch,
+            Some(str_bytes(o.metadata.unwrap_or_default())),
+        ),
         None => (-1, -1, Some(str_bytes(""))),
     }
 }
 
 /// The committed offsets asked for (`None`: every committed one).
-fn lookup(broker: &Broker, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> (Found, i16) {
+fn lookup(
+    broker: &Broker,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> (Found, i16) {
     if group_id.is_empty() {
         return (Vec::new(), ResponseError::InvalidGroupId.code());
     }
@@ -103,9 +122,15 @@ fn lookup(broker: &Broker, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)
             })
             .collect(),
         None => {
-            let mut by_topic: std::collections::BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> = Default::default();
+            let mut by_topic: std::collections::BTreeMap<
+                String,
+                Vec<(i32, Option<CommittedOffset>)>,
+            > = Default::default();
             for ((t, p), o) in g.map(|g| g.offsets.iter()).into_iter().flatten() {
-                by_topic.entry(t.clone()).or_default().push((*p, Some(o.clone())));
+                by_topic
+                    .entry(t.clone())
+                    .or_default()
+                    .push((*p, Some(o.clone())));
             }
             by_topic.into_iter().collect()
         }

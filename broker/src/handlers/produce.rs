@@ -37,9 +37,15 @@ pub fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Option<
                     .with_index(p.index)
                     .with_base_offset(-1);
                 let code = if !valid_acks {
-                    Err(BrokerError::invalid(ResponseError::InvalidRequiredAcks, format!("acks must be -1, 0 or 1, got {acks}")))
+                    Err(BrokerError::invalid(
+                        ResponseError::InvalidRequiredAcks,
+                        format!("acks must be -1, 0 or 1, got {acks}"),
+                    ))
                 } else if request.transactional_id.is_some() {
-                    Err(BrokerError::invalid(ResponseError::TransactionalIdAuthorizationFailed, "transactions are not implemented yet"))
+                    Err(BrokerError::invalid(
+                        ResponseError::TransactionalIdAuthorizationFailed,
+                        "transactions are not implemented yet",
+                    ))
                 } else {
                     Ok(())
                 };
@@ -50,7 +56,8 @@ pub fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Option<
                     return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                 };
                 let records = p.records.unwrap_or_default();
-                match code.and_then(|()| partition.append(&records, now).map_err(BrokerError::from)) {
+                match code.and_then(|()| partition.append(&records, now).map_err(BrokerError::from))
+                {
                     Ok(info) => {
                         appended |= !info.duplicate;
                         r.with_base_offset(info.first_offset)

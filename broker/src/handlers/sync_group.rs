@@ -13,41 +13,76 @@ use crate::{now_ms, Broker};
 pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
     let coordinator = &broker.groups;
     let group_id = request.group_id.0.to_string();
-    let fail = |e: ResponseError| response(version, SyncResult { error: e.code(), ..Default::default() });
+    let fail = |e: ResponseError| {
+        response(
+            version,
+            SyncResult {
+                error: e.code(),
+                ..Default::default()
+            },
+        )
+    };
     if group_id.is_empty() {
         return fail(ResponseError::InvalidGroupId);
     }
-    let assignments = request.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
+    let assignments = request
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+        .collect();
     let (outcome, wait_ms) = {
         let mut groups = coordinator.lock();
         let Some(g) = groups.get_mut(&group_id) else {
             return fail(ResponseError::UnknownMemberId);
         };
-        let mismatch = |given: &Option<kafka_protocol::protocol::StrBytes>, have: &Option<String>| {
-            given.as_ref().is_some_and(|x| have.as_deref() != Some(x.as_str()))
+        let mismatch = |given: &Option<kafka_protocol::protocol::StrBytes>,
+                        have: &Option<String>| {
+            given
+                .as_ref()
+                .is_some_and(|x| have.as_deref() != Some(x.as_str()))
         };
-        if mismatch(&request.protocol_type, &g.protocol_type) || mismatch(&request.protocol_name, &g.protocol) {
+        if mismatch(&request.protocol_type, &g.protocol_type)
+            || mismatch(&request.protocol_name, &g.protocol)
+        {
             return fail(ResponseError::InconsistentGroupProtocol);
         }
-        let wait_ms = g.members.get(request.member_id.as_str()).map(|m| m.rebalance_timeout_ms).unwrap_or(0);
+        let wait_ms = g
+            .members
+            .get(request.member_id.as_str())
+            .map(|m| m.rebalance_timeout_ms)
+            .unwrap_or(0);
         let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
-        let outcome = g.sync(request.member_id.as_str(), instance.as_deref(), request.generation_id, assignments, now_ms());
+        let outcome = g.sync(
+            request.member_id.as_str(),
+            instance.as_deref(),
+            request.generation_id,
+            assignments,
+            now_ms(),
+        );
         coordinator.persist_if_changed(&broker.replicas, g);
         (outcome, wait_ms)
     };
     let result = match outcome {
         SyncOutcome::Now(r) => r,
-        SyncOutcome::Wait(rx) => match tokio::time::timeout(Duration::from_millis(wait_ms as u64 + 5_000), rx).await {
-            Ok(Ok(r)) => r,
-            _ => SyncResult { error: ResponseError::RebalanceInProgress.code(), ..Default::default() },
-        },
+        SyncOutcome::Wait(rx) => {
+            match tokio::time::timeout(Duration::from_millis(wait_ms as u64 + 5_000), rx).await {
+                Ok(Ok(r)) => r,
+                _ => SyncResult {
+                    error: ResponseError::RebalanceInProgress.code(),
+                    ..Default::default()
+                },
+            }
+        }
     };
     response(version, result)
 }
 
 fn response(version: i16, r: SyncResult) -> SyncGroupResponse {
     let (protocol_type, protocol_name) = if version >= 5 {
-        (r.protocol_type.map(str_bytes), r.protocol_name.map(str_bytes))
+        (
+            r.protocol_type.map(str_bytes),
+            r.protocol_name.map(str_bytes),
+        )
     } else {
         (None, None)
     };

@@ -126,23 +126,37 @@ mod tests {
     #[test]
     fn create_grow_alter_delete() {
         let i = MetadataImage::default().apply(&create("a", 2)).unwrap();
-        assert!(matches!(i.apply(&create("a", 1)), Err(MetadataError::TopicExists(_))));
+        assert!(matches!(
+            i.apply(&create("a", 1)),
+            Err(MetadataError::TopicExists(_))
+        ));
         let i = i
-            .apply(&MetadataRecord::CreatePartitions { name: "a".into(), count: 3 })
+            .apply(&MetadataRecord::CreatePartitions {
+                name: "a".into(),
+                count: 3,
+            })
             .unwrap();
         assert_eq!(i.topic("a").unwrap().partitions, 3);
         assert!(i
-            .apply(&MetadataRecord::CreatePartitions { name: "a".into(), count: 3 })
+            .apply(&MetadataRecord::CreatePartitions {
+                name: "a".into(),
+                count: 3
+            })
             .is_err());
         let mut changes = BTreeMap::new();
         changes.insert("retention.ms".to_string(), Some("5".to_string()));
         let i = i
-            .apply(&MetadataRecord::AlterTopicConfigs { name: "a".into(), changes })
+            .apply(&MetadataRecord::AlterTopicConfigs {
+                name: "a".into(),
+                changes,
+            })
             .unwrap();
         assert_eq!(i.topic("a").unwrap().configs["retention.ms"], "5");
         let id = i.topic("a").unwrap().id;
         assert!(i.topic_by_id(&id).is_some());
-        let i = i.apply(&MetadataRecord::DeleteTopic { name: "a".into() }).unwrap();
+        let i = i
+            .apply(&MetadataRecord::DeleteTopic { name: "a".into() })
+            .unwrap();
         assert!(i.topic("a").is_none() && i.topic_by_id(&id).is_none());
         assert_eq!(i.version, 4);
     }

@@ -56,7 +56,8 @@ impl MetadataLog {
 
     /// Appends one record durably.
     pub fn append(&mut self, record: &MetadataRecord) -> Result<(), MetadataError> {
-        let payload = serde_json::to_vec(record).map_err(|e| MetadataError::Encode(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(record).map_err(|e| MetadataError::Encode(e.to_string()))?;
         let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
         frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         frame.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
@@ -66,7 +67,10 @@ impl MetadataLog {
             .metadata()
             .map_err(|e| MetadataError::io(&self.path, e))?
             .len();
-        let written = self.file.write_all(&frame).and_then(|_| self.file.sync_data());
+        let written = self
+            .file
+            .write_all(&frame)
+            .and_then(|_| self.file.sync_data());
         if let Err(e) = written {
             // Leave no half record behind for the next append to follow.
             let _ = self.file.set_len(pos);

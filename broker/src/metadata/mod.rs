@@ -71,7 +71,9 @@ impl Controller {
                 Ok(next) => image = next,
                 // Records were validated before they were written; one that no
                 // longer applies means a bug, not a reason to refuse to start.
-                Err(e) => tracing::error!(record = ?r, error = %e, "metadata record does not apply; skipped"),
+                Err(e) => {
+                    tracing::error!(record = ?r, error = %e, "metadata record does not apply; skipped")
+                }
             }
         }
         if records.is_empty() {

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetadataRecord {
     /// Fixes the cluster id; the first record of every metadata log.
-    Bootstrap { cluster_id: String },
+    Bootstrap {
+        cluster_id: String,
+    },
     CreateTopic {
         name: String,
         id: uuid::Uuid,
@@ -18,13 +20,20 @@ pub enum MetadataRecord {
         replication_factor: u16,
         configs: BTreeMap<String, String>,
     },
-    DeleteTopic { name: String },
-    CreatePartitions { name: String, count: u32 },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        count: u32,
+    },
     /// Replaces the listed overrides (`Some`) or removes them (`None`).
     AlterTopicConfigs {
         name: String,
         changes: BTreeMap<String, Option<String>>,
     },
     /// Reserves producer ids below `next` (allocated in blocks, as Kafka does).
-    AllocateProducerIds { next: i64 },
+    AllocateProducerIds {
+        next: i64,
+    },
 }

@@ -75,7 +75,9 @@ impl ReplicaManager {
                 let config = topic::log_config(&self.config, &t.configs);
                 match Partition::open(&t.name, index, t.id, &dir, config, now) {
                     Ok(p) => opened.push(((t.name.clone(), index), Arc::new(p))),
-                    Err(e) => tracing::error!(topic = %t.name, partition = index, error = %e, "cannot open partition log"),
+                    Err(e) => {
+                        tracing::error!(topic = %t.name, partition = index, error = %e, "cannot open partition log")
+                    }
                 }
             }
             let changed = {
@@ -102,7 +104,10 @@ impl ReplicaManager {
             gone.into_iter().filter_map(|k| map.remove(&k)).collect()
         };
         {
-            let mut configs = self.topic_configs.write().unwrap_or_else(|p| p.into_inner());
+            let mut configs = self
+                .topic_configs
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             configs.clear();
             for t in image.topics.values() {
                 configs.insert(t.name.clone(), t.configs.clone());
