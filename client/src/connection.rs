@@ -167,6 +167,21 @@ impl Connection {
         })
     }
 
+    /// Like [`Connection::send`] with a deadline other than the connection's
+    /// request timeout (JoinGroup waits for the whole rebalance).
+    pub async fn send_with_timeout<R: Exchange>(
+        &self,
+        request: R,
+        timeout_ms: u64,
+    ) -> Result<R::Response, ClientError> {
+        let mut pending = self.submit(request).await?;
+        pending.timeout_ms = timeout_ms;
+        let kind = pending.wait().await?;
+        R::unwrap_response(kind).ok_or_else(|| {
+            ClientError::UnexpectedResponse(format!("not a {} response", api_name(R::API)))
+        })
+    }
+
     /// Writes `request` now (requests go out in call order) and returns a handle
     /// to await its answer. Waits while `in_flight_requests_max` are outstanding.
     pub async fn submit<R: Exchange>(&self, request: R) -> Result<PendingResponse, ClientError> {

@@ -95,6 +95,11 @@ impl Consumer {
         self.positions.iter().map(|((t, p), o)| (&**t, *p, *o))
     }
 
+    /// Drops every assigned partition.
+    pub fn unassign_all(&mut self) {
+        self.positions.clear();
+    }
+
     /// Moves a partition's position.
     pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
         self.positions.insert((topic.into(), partition), offset);

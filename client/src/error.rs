@@ -61,6 +61,12 @@ pub enum ClientError {
     /// Another error's text, handed to each of several waiters (see [`ClientError::replicate`]).
     #[error("{0}")]
     Shared(String),
+    /// A consumer-group subscription or assignment could not be encoded or decoded.
+    #[error("consumer group protocol: {0}")]
+    GroupProtocol(String),
+    /// A partition has no committed offset and the reset policy is `none`.
+    #[error("no committed offset for {topic}-{partition} and auto.offset.reset is none")]
+    NoOffset { topic: String, partition: i32 },
     /// The producer or consumer was shut down.
     #[error("the {0} is closed")]
     Closed(&'static str),

@@ -2,9 +2,11 @@
 //! concrete response type for the request it was given.
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    FetchRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, RequestKind, ResponseKind,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Request;
 
@@ -42,4 +44,14 @@ exchange! {
     InitProducerIdRequest => InitProducerId,
     DescribeConfigsRequest => DescribeConfigs,
     IncrementalAlterConfigsRequest => IncrementalAlterConfigs,
+    FindCoordinatorRequest => FindCoordinator,
+    JoinGroupRequest => JoinGroup,
+    SyncGroupRequest => SyncGroup,
+    HeartbeatRequest => Heartbeat,
+    LeaveGroupRequest => LeaveGroup,
+    OffsetCommitRequest => OffsetCommit,
+    OffsetFetchRequest => OffsetFetch,
+    DescribeGroupsRequest => DescribeGroups,
+    ListGroupsRequest => ListGroups,
+    DeleteGroupsRequest => DeleteGroups,
 }

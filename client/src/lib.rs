@@ -2,8 +2,9 @@
 //!
 //! Owns: the client side of the wire (connections, version negotiation,
 //! pipelining, timeouts), cluster metadata as a client sees it, admin calls,
-//! the producer (batching, partitioning, compression, idempotence) and the
-//! group-less consumer, plus the `topic`/`produce`/`consume`/`perf` commands
+//! the producer (batching, partitioning, compression, idempotence), the
+//! group-less consumer and the consumer-group member, plus the
+//! `topic`/`produce`/`consume`/`perf`/`group` commands
 //! the `broker` binary embeds. Speaks only the Kafka protocol through
 //! `millrace-protocol`'s sans-IO codec; it must not depend on `storage` or
 //! `broker`, so it can be used against any Kafka-compatible cluster.
@@ -15,6 +16,7 @@
 //! - [`data`]: list offsets, produce one batch, fetch.
 //! - [`producer`]: record accumulator, linger, acks, idempotence, backpressure.
 //! - [`consumer`]: assigned partitions, fetch loop, offset reset.
+//! - [`group`]: consumer groups: [`GroupConsumer`], assignors, group admin.
 //! - [`batch`]: v2 record batch encode/decode.
 //! - [`murmur2`], [`partitioner`]: Java-compatible key partitioning.
 //! - [`exchange`]: typed request/response pairs.
@@ -31,6 +33,7 @@ pub mod consumer;
 pub mod data;
 pub mod error;
 pub mod exchange;
+pub mod group;
 pub mod metadata;
 pub mod murmur2;
 pub mod partitioner;
@@ -44,6 +47,7 @@ pub use connection::{Connection, PendingResponse};
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset, StartOffset};
 pub use data::{FetchOptions, FetchTarget, FetchedData, ListedOffset, OffsetSpec, ProduceResult};
 pub use error::ClientError;
+pub use group::{Assignor, GroupConsumer, GroupConsumerConfig};
 pub use kafka_protocol::records::Compression;
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{Acks, DeliveryFuture, Producer, ProducerConfig};
