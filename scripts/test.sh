@@ -49,7 +49,7 @@ pytest_rc=${PIPESTATUS[0]}
 sum() { grep -E '^test result:' "$LOGS/cargo.log" | grep -oE "[0-9]+ $1" | awk '{s += $1} END {print s + 0}'; }
 c_pass=$(sum passed); c_fail=$(sum failed); c_ign=$(sum ignored)
 c_bins=$(grep -cE '^test result:' "$LOGS/cargo.log")
-py_line=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' "$LOGS/pytest.log" | tail -1 | tr -d '=' | sed 's/^ *//; s/ *$//')
+py_line=$(grep -E '^=+ .*(passed|failed|error|skipped|deselected|no tests ran).* in [0-9.]+s' "$LOGS/pytest.log" | tail -1 | tr -d '=' | sed 's/^ *//; s/ *$//')
 py_pass=$(grep -oE '[0-9]+ passed' <<<"$py_line" | grep -oE '[0-9]+' || echo 0)
 py_fail=$(grep -oE '[0-9]+ (failed|error|errors)' <<<"$py_line" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
 py_skip=$(grep -oE '[0-9]+ (skipped|xfailed)' <<<"$py_line" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
@@ -68,5 +68,11 @@ if [ "$py_pass" -eq 0 ] || [ "$c_pass" -eq 0 ]; then
   echo "scripts/test.sh: a runner passed no tests: that is a failure" >&2
   status=1
 fi
-echo "total: $((c_pass + py_pass)) passed, $((c_fail + py_fail)) failed, $((c_ign + py_skip)) skipped"
+# A runner that failed without naming a failed test (no tests, a crash, a
+# build error) still counts as one failure in the closing line.
+runner_fail=0
+[ "$cargo_rc" -ne 0 ] && [ "$c_fail" -eq 0 ] && runner_fail=$((runner_fail + 1))
+[ "$pytest_rc" -ne 0 ] && [ "$py_fail" -eq 0 ] && runner_fail=$((runner_fail + 1))
+[ "$status" -ne 0 ] && [ $((c_fail + py_fail + runner_fail)) -eq 0 ] && runner_fail=1
+echo "total: $((c_pass + py_pass)) passed, $((c_fail + py_fail + runner_fail)) failed, $((c_ign + py_skip)) skipped"
 exit "$status"
