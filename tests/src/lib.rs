@@ -11,6 +11,10 @@
 //! - [`clients`]: rdkafka producer/consumer/admin builders and bounded helpers
 //!   (every call here has a timeout, so no test can hang).
 //! - [`wire`]: hand-built request frames for the bad-input tests.
+//! - [`kproto`]: typed requests (the `kafka-protocol` crate) over a `TcpStream`,
+//!   and a hand-driven group member, for exact error codes.
+//! - [`group`]: consumer-group members (rdkafka on a thread, `kcat -G` as a
+//!   child process) that record what they consume.
 //!
 //! The broker binary is `$MILLRACE_BROKER_BIN`, else
 //! `<target dir>/<profile>/broker` next to the test executable: build it first
@@ -18,6 +22,8 @@
 
 pub mod broker;
 pub mod clients;
+pub mod group;
+pub mod kproto;
 pub mod wire;
 
 pub use broker::BrokerProcess;
