@@ -58,3 +58,47 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
         _ => Err(format!("'{s}' is not key=value")),
     }
 }
+
+/// Prints rows under a header, columns left-aligned and padded to the
+/// widest cell (the layout of `kafka-consumer-groups`).
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    for line in table_lines(header, rows) {
+        say!("{line}");
+    }
+}
+
+fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            let width = widths.get(i).copied().unwrap_or(0);
+            out.push_str(&format!("{cell:<width$}  "));
+        }
+        out.trim_end().to_owned()
+    };
+    let mut out = vec![line(&mut header.iter().copied())];
+    for row in rows {
+        out.push(line(&mut row.iter().map(String::as_str)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_columns() {
+        let rows = vec![vec!["group-a".to_owned(), "Stable".to_owned()]];
+        assert_eq!(
+            table_lines(&["GROUP", "STATE"], &rows),
+            vec!["GROUP    STATE", "group-a  Stable"]
+        );
+    }
+}

@@ -1,11 +1,13 @@
 //! Command-line tools the `broker` binary embeds as subcommands, shaped like
 //! Kafka's own (`kafka-topics`, `kafka-console-producer`,
-//! `kafka-console-consumer`, `kafka-producer-perf-test`).
+//! `kafka-console-consumer`, `kafka-producer-perf-test`,
+//! `kafka-consumer-groups`).
 //!
 //! The binary parses a [`Command`] and calls [`run`]; on `Err` it should print
 //! [`error_line`] to stderr and exit with status 1.
 //!
-//! Modules: [`topic`], [`produce`], [`consume`], [`perf`], [`common`].
+//! Modules: [`topic`], [`produce`], [`consume`], [`perf`], [`group`],
+//! [`common`], [`datetime`].
 
 /// `println!` that ignores a closed stdout (e.g. piped into `head`) instead of panicking.
 macro_rules! say {
@@ -17,11 +19,14 @@ macro_rules! say {
 
 pub mod common;
 pub mod consume;
+pub mod datetime;
+pub mod group;
 pub mod perf;
 pub mod produce;
 pub mod topic;
 
 pub use consume::ConsumeArgs;
+pub use group::GroupArgs;
 pub use perf::PerfArgs;
 pub use produce::ProduceArgs;
 pub use topic::TopicArgs;
@@ -37,6 +42,8 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Load tests: producer and consumer throughput and latency.
     Perf(PerfArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Group(GroupArgs),
 }
 
 /// Runs one command to completion.
@@ -46,6 +53,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Produce(args) => produce::run(args).await,
         Command::Consume(args) => consume::run(args).await,
         Command::Perf(args) => perf::run(args).await,
+        Command::Group(args) => group::run(args).await,
     }
 }
 

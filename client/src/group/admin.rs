@@ -13,6 +13,8 @@ use super::protocol::{Assignment, Subscription};
 use super::rpc::{self, str_bytes, MemberIdentityRef, Offsets};
 use crate::{BrokerInfo, Client, ClientError, Connection};
 
+const GROUP_ID_NOT_FOUND: i16 = 69;
+
 /// One row of ListGroups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupListing {
@@ -126,6 +128,18 @@ impl Client {
             .ok_or_else(|| {
                 ClientError::UnexpectedResponse(format!("DescribeGroups: no group '{group}'"))
             })?;
+        // DescribeGroups v6+ (KIP-1043) answers GROUP_ID_NOT_FOUND where older
+        // versions said "Dead"; both mean the same here.
+        if g.error_code == GROUP_ID_NOT_FOUND {
+            return Ok(GroupDescription {
+                group_id: group.to_owned(),
+                state: "Dead".to_owned(),
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+                coordinator,
+            });
+        }
         ClientError::check(
             g.error_code,
             format!("describe group '{group}'"),

@@ -287,9 +287,8 @@ pub async fn fetch_offsets(
                 })
                 .collect()
         });
-        let request = OffsetFetchRequest::default()
-            .with_topics(None)
-            .with_groups(vec![OffsetFetchRequestGroup::default()
+        // v8+ leaves the top-level topics empty (the codec wants Some(empty), not None).
+        let request = OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
                 .with_group_id(group_id(group))
                 .with_topics(wanted)]);
         let response = conn.send(request).await?;
