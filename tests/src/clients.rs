@@ -71,8 +71,8 @@ pub fn producer(broker: &BrokerProcess, extra: &[(&str, &str)]) -> FutureProduce
     c.create().expect("create the producer")
 }
 
-/// A consumer that never joins its group (this broker has no group
-/// coordinator yet): partitions are assigned by hand and nothing is committed.
+/// A consumer that never joins its group: partitions are assigned by hand and
+/// nothing is committed, so these tests do not depend on the group coordinator.
 /// librdkafka needs a `group.id` even for `assign`, so each gets a unique one.
 pub fn consumer(broker: &BrokerProcess, extra: &[(&str, &str)]) -> BaseConsumer {
     let group = topic_name("unused-group");
