@@ -1,0 +1,441 @@
+//! Keyed window state: the stores for unwindowed, fixed-grid (panes) and session windows, window
+//! closing, and their changelog representation.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{Acc, AggKind};
+use crate::error::ProcessorError;
+use crate::record::ChangelogEntry;
+use crate::value::Value;
+use crate::window::{Grid, Window};
+
+/// Accumulators of one key in one pane, window or session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Group-by values (for the output row).
+    #[serde(rename = "g")]
+    pub group: Vec<Value>,
+    #[serde(rename = "a")]
+    pub accs: Vec<Acc>,
+    /// Latest input timestamp seen (output timestamp of unwindowed rows).
+    #[serde(rename = "t")]
+    pub max_ts: i64,
+    /// Session start (sessions only).
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Session end (sessions only).
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+impl Entry {
+    fn new(group: Vec<Value>, kinds: &[AggKind]) -> Entry {
+        Entry {
+            group,
+            accs: kinds.iter().map(|k| Acc::new(*k)).collect(),
+            max_ts: i64::MIN,
+            start: None,
+            end: None,
+            dirty: false,
+        }
+    }
+
+    fn update(&mut self, args: &[Value], ts: i64) {
+        for (acc, v) in self.accs.iter_mut().zip(args) {
+            acc.update(v);
+        }
+        self.max_ts = self.max_ts.max(ts);
+    }
+
+    fn merge(&mut self, other: &Entry) {
+        for (a, b) in self.accs.iter_mut().zip(&other.accs) {
+            a.merge(b);
+        }
+        self.max_ts = self.max_ts.max(other.max_ts);
+    }
+
+    pub fn results(&self) -> Vec<Value> {
+        self.accs.iter().map(Acc::result).collect()
+    }
+}
+
+/// One row of a window result, before HAVING/projection.
+#[derive(Debug, Clone)]
+pub struct GroupResult {
+    pub key: Vec<u8>,
+    pub window: Option<(i64, i64)>,
+    pub entry: Entry,
+}
+
+/// One input row routed to the store.
+pub struct Update<'a> {
+    pub key: Vec<u8>,
+    pub group: Vec<Value>,
+    pub args: &'a [Value],
+    pub event_time: i64,
+    pub timestamp: i64,
+}
+
+#[derive(Debug)]
+enum Layout {
+    Global(HashMap<Vec<u8>, Entry>),
+    Grid {
+        grid: Grid,
+        panes: BTreeMap<i64, HashMap<Vec<u8>, Entry>>,
+        last_closed_end: Option<i64>,
+    },
+    Session {
+        gap_ms: i64,
+        sessions: HashMap<Vec<u8>, Vec<Entry>>,
+        /// (end, key, start) of every open session, to close them in order.
+        by_end: BTreeSet<(i64, Vec<u8>, i64)>,
+    },
+}
+
+/// All keyed state of one job instance.
+#[derive(Debug)]
+pub struct Store {
+    kinds: Vec<AggKind>,
+    layout: Layout,
+    /// Changelog keys changed since the last `take_changelog`.
+    dirty: Vec<Vec<u8>>,
+}
+
+const TAG_GLOBAL: u8 = b'G';
+const TAG_PANE: u8 = b'P';
+const TAG_SESSION: u8 = b'S';
+
+fn state_key(tag: u8, start: i64, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + key.len());
+    k.push(tag);
+    if tag != TAG_GLOBAL {
+        k.extend_from_slice(&start.to_be_bytes());
+    }
+    k.extend_from_slice(key);
+    k
+}
+
+fn mark(dirty: &mut Vec<Vec<u8>>, entry: &mut Entry, tag: u8, start: i64, key: &[u8]) {
+    if !entry.dirty {
+        entry.dirty = true;
+        dirty.push(state_key(tag, start, key));
+    }
+}
+
+impl Store {
+    pub fn new(window: Option<Window>, kinds: Vec<AggKind>) -> Store {
+        let layout = match window {
+            None => Layout::Global(HashMap::new()),
+            Some(Window::Tumbling { size_ms }) => Layout::Grid {
+                grid: Grid::new(size_ms, size_ms),
+                panes: BTreeMap::new(),
+                last_closed_end: None,
+            },
+            Some(Window::Hopping { size_ms, slide_ms }) => Layout::Grid {
+                grid: Grid::new(size_ms, slide_ms),
+                panes: BTreeMap::new(),
+                last_closed_end: None,
+            },
+            Some(Window::Session { gap_ms }) => Layout::Session {
+                gap_ms,
+                sessions: HashMap::new(),
+                by_end: BTreeSet::new(),
+            },
+        };
+        Store {
+            kinds,
+            layout,
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Whether a record at `event_time` only touches windows already closed at `closed_wm`.
+    pub fn is_late(&self, event_time: i64, closed_wm: Option<i64>) -> bool {
+        let Some(wm) = closed_wm else { return false };
+        match &self.layout {
+            Layout::Global(_) => false,
+            Layout::Grid { grid, .. } => grid.last_end_for_pane(grid.pane_of(event_time)) <= wm,
+            Layout::Session { gap_ms, .. } => event_time.saturating_add(*gap_ms) <= wm,
+        }
+    }
+
+    /// Apply one row; returns the windows `(start, end)` whose row for this key changed.
+    pub fn apply(&mut self, u: Update<'_>, changed: Option<&mut Vec<(i64, i64)>>) {
+        let kinds = &self.kinds;
+        match &mut self.layout {
+            Layout::Global(map) => {
+                let e = map
+                    .entry(u.key.clone())
+                    .or_insert_with(|| Entry::new(u.group, kinds));
+                e.update(u.args, u.timestamp);
+                mark(&mut self.dirty, e, TAG_GLOBAL, 0, &u.key);
+                if let Some(c) = changed {
+                    c.push((0, 0));
+                }
+            }
+            Layout::Grid {
+                grid,
+                panes,
+                last_closed_end,
+            } => {
+                let p = grid.pane_of(u.event_time);
+                let pane = panes.entry(p).or_default();
+                let e = match pane.get_mut(&u.key) {
+                    Some(e) => e,
+                    None => pane.entry(u.key.clone()).or_insert_with(|| Entry::new(u.group, kinds)),
+                };
+                e.update(u.args, u.timestamp);
+                mark(&mut self.dirty, e, TAG_PANE, p, &u.key);
+                if let Some(c) = changed {
+                    let closed = last_closed_end.unwrap_or(i64::MIN);
+                    c.extend(grid.windows_of_pane(p).filter(|w| w.1 > closed));
+                }
+            }
+            Layout::Session {
+                gap_ms,
+                sessions,
+                by_end,
+            } => {
+                let (start, end) = (u.event_time, u.event_time.saturating_add(*gap_ms));
+                let list = sessions.entry(u.key.clone()).or_default();
+                let mut merged = Entry::new(u.group, kinds);
+                merged.end = Some(end);
+                let mut new_start = start;
+                let mut keep = Vec::with_capacity(list.len());
+                for s in list.drain(..) {
+                    let (ss, se) = (session_start(&s), s.end.unwrap_or(i64::MIN));
+                    if ss < end && start < se {
+                        new_start = new_start.min(ss);
+                        merged.end = Some(merged.end.unwrap_or(end).max(se));
+                        merged.group = s.group.clone();
+                        merged.merge(&s);
+                        by_end.remove(&(se, u.key.clone(), ss));
+                        self.dirty.push(state_key(TAG_SESSION, ss, &u.key));
+                    } else {
+                        keep.push(s);
+                    }
+                }
+                merged.update(u.args, u.timestamp);
+                merged.start = Some(new_start);
+                let new_end = merged.end.unwrap_or(end);
+                by_end.insert((new_end, u.key.clone(), new_start));
+                merged.dirty = true;
+                self.dirty.push(state_key(TAG_SESSION, new_start, &u.key));
+                keep.push(merged);
+                *list = keep;
+                if let Some(c) = changed {
+                    c.push((new_start, new_end));
+                }
+            }
+        }
+    }
+
+    /// Close every window whose end is at or below `wm`, oldest first.
+    pub fn close(&mut self, wm: i64) -> Vec<(i64, i64, Vec<GroupResult>)> {
+        let mut out = Vec::new();
+        match &mut self.layout {
+            Layout::Global(_) => {}
+            Layout::Grid {
+                grid,
+                panes,
+                last_closed_end,
+            } => {
+                while let Some((&p, _)) = panes.first_key_value() {
+                    let mut e = grid.first_end_for_pane(p);
+                    if let Some(l) = *last_closed_end {
+                        e = e.max(l + grid.slide_ms);
+                    }
+                    if e > wm {
+                        break;
+                    }
+                    let ws = e - grid.size_ms;
+                    let mut rows: HashMap<&[u8], Entry> = HashMap::new();
+                    for (_, pane) in panes.range(ws..e) {
+                        for (k, entry) in pane {
+                            match rows.get_mut(k.as_slice()) {
+                                Some(r) => r.merge(entry),
+                                None => {
+                                    rows.insert(k, entry.clone());
+                                }
+                            }
+                        }
+                    }
+                    let rows = rows
+                        .into_iter()
+                        .map(|(k, entry)| GroupResult {
+                            key: k.to_vec(),
+                            window: Some((ws, e)),
+                            entry,
+                        })
+                        .collect();
+                    out.push((ws, e, rows));
+                    *last_closed_end = Some(e);
+                    while let Some((&first, _)) = panes.first_key_value() {
+                        if grid.last_end_for_pane(first) > e {
+                            break;
+                        }
+                        if let Some(pane) = panes.remove(&first) {
+                            self.dirty
+                                .extend(pane.keys().map(|k| state_key(TAG_PANE, first, k)));
+                        }
+                    }
+                }
+                let floor = grid.end_floor(wm);
+                *last_closed_end = Some(last_closed_end.map_or(floor, |l| l.max(floor)));
+            }
+            Layout::Session {
+                sessions, by_end, ..
+            } => {
+                while let Some((end, _, _)) = by_end.first() {
+                    if *end > wm {
+                        break;
+                    }
+                    let Some((end, key, start)) = by_end.pop_first() else { break };
+                    let Some(list) = sessions.get_mut(&key) else { continue };
+                    let Some(i) = list.iter().position(|s| session_start(s) == start) else {
+                        continue;
+                    };
+                    let entry = list.swap_remove(i);
+                    if list.is_empty() {
+                        sessions.remove(&key);
+                    }
+                    self.dirty.push(state_key(TAG_SESSION, start, &key));
+                    out.push((
+                        start,
+                        end,
+                        vec![GroupResult {
+                            key,
+                            window: Some((start, end)),
+                            entry,
+                        }],
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The current row of `key` in window `(start, end)` (`(0, 0)` when unwindowed), if any.
+    pub fn row(&self, start: i64, end: i64, key: &[u8]) -> Option<GroupResult> {
+        match &self.layout {
+            Layout::Global(map) => map.get(key).map(|e| GroupResult {
+                key: key.to_vec(),
+                window: None,
+                entry: e.clone(),
+            }),
+            Layout::Grid { panes, .. } => {
+                let mut acc: Option<Entry> = None;
+                for (_, pane) in panes.range(start..end) {
+                    if let Some(e) = pane.get(key) {
+                        match &mut acc {
+                            Some(a) => a.merge(e),
+                            None => acc = Some(e.clone()),
+                        }
+                    }
+                }
+                acc.map(|entry| GroupResult {
+                    key: key.to_vec(),
+                    window: Some((start, end)),
+                    entry,
+                })
+            }
+            Layout::Session { sessions, .. } => sessions
+                .get(key)?
+                .iter()
+                .find(|s| session_start(s) == start && s.end == Some(end))
+                .map(|s| GroupResult {
+                    key: key.to_vec(),
+                    window: Some((start, end)),
+                    entry: s.clone(),
+                }),
+        }
+    }
+
+    /// Changelog entries for everything changed since the last call.
+    pub fn take_changelog(&mut self) -> Vec<ChangelogEntry> {
+        let keys: BTreeSet<Vec<u8>> = self.dirty.drain(..).collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let value = match self.lookup_mut(&k) {
+                Some(e) => {
+                    e.dirty = false;
+                    serde_json::to_vec(&*e).ok()
+                }
+                None => None,
+            };
+            out.push(ChangelogEntry { key: k, value });
+        }
+        out
+    }
+
+    fn lookup_mut(&mut self, state_key: &[u8]) -> Option<&mut Entry> {
+        let (&tag, rest) = state_key.split_first()?;
+        match (&mut self.layout, tag) {
+            (Layout::Global(map), TAG_GLOBAL) => map.get_mut(rest),
+            (Layout::Grid { panes, .. }, TAG_PANE) => {
+                let (start, key) = split_start(rest)?;
+                panes.get_mut(&start)?.get_mut(key)
+            }
+            (Layout::Session { sessions, .. }, TAG_SESSION) => {
+                let (start, key) = split_start(rest)?;
+                sessions.get_mut(key)?.iter_mut().find(|s| session_start(s) == start)
+            }
+            _ => None,
+        }
+    }
+
+    /// Load one state entry from the changelog (restore).
+    pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessorError> {
+        let bad = |m: &str| ProcessorError::Changelog(format!("{m} ({} key bytes)", key.len()));
+        let entry: Entry = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
+        let (&tag, rest) = key.split_first().ok_or_else(|| bad("empty key"))?;
+        match (&mut self.layout, tag) {
+            (Layout::Global(map), TAG_GLOBAL) => {
+                map.insert(rest.to_vec(), entry);
+            }
+            (Layout::Grid { panes, .. }, TAG_PANE) => {
+                let (start, k) = split_start(rest).ok_or_else(|| bad("short key"))?;
+                panes.entry(start).or_default().insert(k.to_vec(), entry);
+            }
+            (Layout::Session { sessions, by_end, .. }, TAG_SESSION) => {
+                let (start, k) = split_start(rest).ok_or_else(|| bad("short key"))?;
+                let end = entry.end.ok_or_else(|| bad("session without end"))?;
+                by_end.insert((end, k.to_vec(), start));
+                sessions.entry(k.to_vec()).or_default().push(entry);
+            }
+            _ => return Err(bad("entry does not match the job's window")),
+        }
+        Ok(())
+    }
+
+    pub fn set_last_closed_end(&mut self, v: Option<i64>) {
+        if let Layout::Grid { last_closed_end, .. } = &mut self.layout {
+            *last_closed_end = v;
+        }
+    }
+
+    pub fn last_closed_end(&self) -> Option<i64> {
+        match &self.layout {
+            Layout::Grid { last_closed_end, .. } => *last_closed_end,
+            _ => None,
+        }
+    }
+
+    /// Close everything (end of a bounded input).
+    pub fn close_all(&mut self) -> Vec<(i64, i64, Vec<GroupResult>)> {
+        self.close(i64::MAX - 1)
+    }
+}
+
+fn split_start(rest: &[u8]) -> Option<(i64, &[u8])> {
+    let (s, key) = rest.split_at_checked(8)?;
+    Some((i64::from_be_bytes(s.try_into().ok()?), key))
+}
+
+fn session_start(e: &Entry) -> i64 {
+    e.start.unwrap_or(i64::MIN)
+}
