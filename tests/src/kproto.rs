@@ -255,11 +255,12 @@ pub fn commit(
 /// `(topic, partition) -> (offset, error code)`, plus the group's error code.
 pub type GroupOffsets = (i16, std::collections::BTreeMap<(String, i32), (i64, i16)>);
 
+/// One group of an OffsetFetch request: its id and the `(topic, partitions)`
+/// to fetch, `None` for all committed.
+pub type GroupQuery<'a> = (&'a str, Option<Vec<(&'a str, Vec<i32>)>>);
+
 /// OffsetFetch v8 for several groups at once; `None` topics = all committed.
-pub fn fetch_offsets(
-    c: &mut RawClient,
-    groups: &[(&str, Option<Vec<(&str, Vec<i32>)>>)],
-) -> Vec<(String, GroupOffsets)> {
+pub fn fetch_offsets(c: &mut RawClient, groups: &[GroupQuery<'_>]) -> Vec<(String, GroupOffsets)> {
     use kafka_protocol::messages::offset_fetch_request::{
         OffsetFetchRequestGroup, OffsetFetchRequestTopics,
     };
