@@ -79,7 +79,9 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         OffsetReset::Latest
     };
     let mut source = match &args.group {
-        Some(group) => Source::Group(Box::new(group_consumer(client, &args, group, fetch, reset)?)),
+        Some(group) => Source::Group(Box::new(group_consumer(
+            client, &args, group, fetch, reset,
+        )?)),
         None => Source::Assigned(assigned_consumer(client, &args, fetch, reset).await?),
     };
     let (printed, next, failure) = print_loop(&mut source, &args).await;
@@ -185,7 +187,10 @@ async fn finish_group(
 ) -> anyhow::Result<()> {
     let positions = consumer.positions();
     for ((topic, partition), offset) in printed_next {
-        if positions.get(&(topic.clone(), partition)).is_some_and(|&p| p > offset) {
+        if positions
+            .get(&(topic.clone(), partition))
+            .is_some_and(|&p| p > offset)
+        {
             consumer.seek(&topic, partition, offset);
         }
     }

@@ -8,11 +8,15 @@ pub fn parse_datetime_ms(s: &str) -> Result<i64, String> {
     let bad = || format!("'{s}' is not a date-time like 2026-01-01T00:00:00Z");
     let (date, rest) = s.split_once('T').ok_or_else(bad)?;
     let d: Vec<&str> = date.split('-').collect();
-    let [y, mo, da] = d[..] else { return Err(bad()) };
+    let [y, mo, da] = d[..] else {
+        return Err(bad());
+    };
     let (time, offset_min) = split_zone(rest).ok_or_else(bad)?;
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let t: Vec<&str> = hms.split(':').collect();
-    let [h, mi, se] = t[..] else { return Err(bad()) };
+    let [h, mi, se] = t[..] else {
+        return Err(bad());
+    };
     let num = |v: &str, lo: i64, hi: i64| {
         let n: i64 = v.parse().map_err(|_| bad())?;
         if (lo..=hi).contains(&n) && !v.is_empty() {
@@ -66,16 +70,38 @@ mod tests {
     #[test]
     fn parses_kafka_formats() {
         assert_eq!(parse_datetime_ms("1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(parse_datetime_ms("2026-01-01T00:00:00Z"), Ok(1_767_225_600_000));
-        assert_eq!(parse_datetime_ms("2026-01-01T00:00:00.5Z"), Ok(1_767_225_600_500));
-        assert_eq!(parse_datetime_ms("2026-01-01T02:00:00.123+02:00"), Ok(1_767_225_600_123));
-        assert_eq!(parse_datetime_ms("2024-02-29T12:00:00"), Ok(1_709_208_000_000));
-        assert_eq!(parse_datetime_ms("2025-12-31T19:00:00-05:00"), Ok(1_767_225_600_000));
+        assert_eq!(
+            parse_datetime_ms("2026-01-01T00:00:00Z"),
+            Ok(1_767_225_600_000)
+        );
+        assert_eq!(
+            parse_datetime_ms("2026-01-01T00:00:00.5Z"),
+            Ok(1_767_225_600_500)
+        );
+        assert_eq!(
+            parse_datetime_ms("2026-01-01T02:00:00.123+02:00"),
+            Ok(1_767_225_600_123)
+        );
+        assert_eq!(
+            parse_datetime_ms("2024-02-29T12:00:00"),
+            Ok(1_709_208_000_000)
+        );
+        assert_eq!(
+            parse_datetime_ms("2025-12-31T19:00:00-05:00"),
+            Ok(1_767_225_600_000)
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "2026-01-01", "2026-13-01T00:00:00Z", "2026-01-01T25:00:00Z", "yesterday", "2026-01-01T00:00Z"] {
+        for s in [
+            "",
+            "2026-01-01",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T25:00:00Z",
+            "yesterday",
+            "2026-01-01T00:00Z",
+        ] {
             assert!(parse_datetime_ms(s).is_err(), "{s}");
         }
     }

@@ -128,7 +128,13 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
     }
     let c = &desc.coordinator;
     print_table(
-        &["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"],
+        &[
+            "GROUP",
+            "COORDINATOR (ID)",
+            "ASSIGNMENT-STRATEGY",
+            "STATE",
+            "#MEMBERS",
+        ],
         &[vec![
             group.to_owned(),
             format!("{}:{} ({})", c.host, c.port, c.node_id),
@@ -145,7 +151,11 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
             .members
             .iter()
             .map(|m| {
-                let parts = m.assignment.as_ref().map(|a| a.partitions.clone()).unwrap_or_default();
+                let parts = m
+                    .assignment
+                    .as_ref()
+                    .map(|a| a.partitions.clone())
+                    .unwrap_or_default();
                 vec![
                     group.to_owned(),
                     m.member_id.clone(),
@@ -158,29 +168,54 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
             })
             .collect();
         print_table(
-            &["GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT"],
+            &[
+                "GROUP",
+                "CONSUMER-ID",
+                "GROUP-INSTANCE-ID",
+                "HOST",
+                "CLIENT-ID",
+                "#PARTITIONS",
+                "ASSIGNMENT",
+            ],
             &rows,
         );
     }
     say!("");
     let rows = offset_rows(client, &desc, &committed).await;
     print_table(
-        &["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"],
+        &[
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID",
+        ],
         &rows,
     );
     Ok(())
 }
 
 /// One row per partition that is assigned or has a committed offset.
-async fn offset_rows(client: &Client, desc: &GroupDescription, committed: &Offsets) -> Vec<Vec<String>> {
+async fn offset_rows(
+    client: &Client,
+    desc: &GroupDescription,
+    committed: &Offsets,
+) -> Vec<Vec<String>> {
     let mut owner = BTreeMap::new();
     for m in &desc.members {
         for (t, p) in m.assignment.iter().flat_map(|a| a.iter()) {
             owner.insert((t.to_owned(), p), m);
         }
     }
-    let partitions: BTreeSet<(String, i32)> =
-        owner.keys().cloned().chain(committed.keys().cloned()).collect();
+    let partitions: BTreeSet<(String, i32)> = owner
+        .keys()
+        .cloned()
+        .chain(committed.keys().cloned())
+        .collect();
     let mut rows = Vec::with_capacity(partitions.len());
     for (topic, partition) in partitions {
         let current = committed.get(&(topic.clone(), partition)).copied();
@@ -220,10 +255,17 @@ async fn expand_topics(client: &Client, specs: &[String]) -> anyhow::Result<Vec<
         };
         let meta = client.topic_metadata(topic).await?;
         match list {
-            None => out.extend(meta.partitions.iter().map(|p| (topic.to_owned(), p.partition))),
+            None => out.extend(
+                meta.partitions
+                    .iter()
+                    .map(|p| (topic.to_owned(), p.partition)),
+            ),
             Some(list) => {
                 for p in list.split(',') {
-                    let p: i32 = p.trim().parse().with_context(|| format!("bad partition list in '{spec}'"))?;
+                    let p: i32 = p
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("bad partition list in '{spec}'"))?;
                     meta.partition(p)?;
                     out.insert((topic.to_owned(), p));
                 }
@@ -257,7 +299,9 @@ async fn reset_offsets(client: &Client, args: ResetArgs) -> anyhow::Result<()> {
     if args.execute {
         client.alter_committed_offsets(group, &plan).await?;
     } else if !args.dry_run {
-        eprintln!("WARN: no action will be performed as the --execute option is missing (dry run).");
+        eprintln!(
+            "WARN: no action will be performed as the --execute option is missing (dry run)."
+        );
     }
     say!("");
     print_table(&["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], &rows);
@@ -271,11 +315,13 @@ async fn target_offset(
     topic: &str,
     partition: i32,
 ) -> anyhow::Result<i64> {
-    let list = |spec| async move {
-        anyhow::Ok(client.list_offsets(topic, partition, spec).await?.offset)
-    };
+    let list =
+        |spec| async move { anyhow::Ok(client.list_offsets(topic, partition, spec).await?.offset) };
     let clamp = |o: i64| async move {
-        let (start, end) = (list(OffsetSpec::Earliest).await?, list(OffsetSpec::Latest).await?);
+        let (start, end) = (
+            list(OffsetSpec::Earliest).await?,
+            list(OffsetSpec::Latest).await?,
+        );
         if o < start || o > end {
             eprintln!("WARN: offset {o} of {topic}-{partition} is outside [{start}, {end}]; using the nearest end.");
         }

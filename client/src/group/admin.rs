@@ -95,7 +95,11 @@ impl Client {
                 request.states_filter = states.iter().map(|s| str_bytes(s)).collect();
             }
             let response = conn.send(request).await?;
-            ClientError::check(response.error_code, format!("list groups on broker {node_id}"), None)?;
+            ClientError::check(
+                response.error_code,
+                format!("list groups on broker {node_id}"),
+                None,
+            )?;
             for g in response.groups {
                 let listing = GroupListing {
                     group_id: g.group_id.0.to_string(),
@@ -103,7 +107,12 @@ impl Client {
                     protocol_type: g.protocol_type.to_string(),
                 };
                 // Old brokers ignore the filter: apply it here too.
-                if version < 4 || states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(&listing.state)) {
+                if version < 4
+                    || states.is_empty()
+                    || states
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&listing.state))
+                {
                     out.insert(listing.group_id.clone(), listing);
                 }
             }
@@ -118,8 +127,7 @@ impl Client {
 
     async fn describe_group_once(&self, group: &str) -> Result<GroupDescription, ClientError> {
         let (coordinator, conn) = self.coordinator_connection(group).await?;
-        let request =
-            DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(group))]);
+        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(group))]);
         let response = conn.send(request).await?;
         let g = response
             .groups
@@ -181,7 +189,11 @@ impl Client {
                     .with_groups_names(vec![GroupId(str_bytes(group))]);
                 let response = conn.send(request).await?;
                 for r in &response.results {
-                    ClientError::check(r.error_code, format!("delete group '{}'", r.group_id.0), None)?;
+                    ClientError::check(
+                        r.error_code,
+                        format!("delete group '{}'", r.group_id.0),
+                        None,
+                    )?;
                 }
                 Ok(())
             })

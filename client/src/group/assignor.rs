@@ -179,7 +179,10 @@ mod tests {
         for (topic, &n) in partitions {
             if members.iter().any(|m| subscribes(m, topic)) {
                 for p in 0..n {
-                    assert!(seen.contains_key(&(topic.clone(), p)), "{topic}-{p} unassigned");
+                    assert!(
+                        seen.contains_key(&(topic.clone(), p)),
+                        "{topic}-{p} unassigned"
+                    );
                 }
             }
         }

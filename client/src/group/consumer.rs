@@ -122,7 +122,9 @@ impl GroupConsumer {
     /// poll joins or rejoins the group.
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<(), ClientError> {
         if topics.is_empty() {
-            return Err(ClientError::Config("subscribe to at least one topic".into()));
+            return Err(ClientError::Config(
+                "subscribe to at least one topic".into(),
+            ));
         }
         let mut topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
         topics.sort();
@@ -234,7 +236,10 @@ impl GroupConsumer {
     /// member id; a later poll joins as a new member.
     pub async fn leave_group(&mut self, reason: &str) -> Result<(), ClientError> {
         self.stop_heartbeat().await;
-        let Some(conn) = self.live_coordinator().filter(|_| !self.member_id.is_empty()) else {
+        let Some(conn) = self
+            .live_coordinator()
+            .filter(|_| !self.member_id.is_empty())
+        else {
             return Ok(());
         };
         let member = self.member();
@@ -253,7 +258,10 @@ impl GroupConsumer {
     }
 
     fn live_coordinator(&self) -> Option<Arc<Connection>> {
-        self.coordinator.as_ref().filter(|c| !c.is_closed()).cloned()
+        self.coordinator
+            .as_ref()
+            .filter(|c| !c.is_closed())
+            .cloned()
     }
 
     fn reset_member(&mut self) {
@@ -298,6 +306,9 @@ impl GroupConsumer {
 
     async fn rejoin(&mut self) -> Result<(), ClientError> {
         self.stop_heartbeat().await;
+        // The join supersedes whatever the stopped heartbeat reported last; a
+        // stale "rebalance in progress" would otherwise cause one more rebalance.
+        let _ = heartbeat::take(&self.signal);
         if self.config.auto_commit_interval_ms.is_some() && self.generation_id >= 0 {
             self.commit_quietly("before rejoining").await;
         }
@@ -355,7 +366,8 @@ impl GroupConsumer {
             };
         if code != 0 {
             let context = format!("sync group '{}'", self.config.group_id);
-            let e = ClientError::from_code(code, context, None).unwrap_or(ClientError::Closed("sync"));
+            let e =
+                ClientError::from_code(code, context, None).unwrap_or(ClientError::Closed("sync"));
             return self.classify(e);
         }
         self.assignment = Assignment::decode(bytes)?;
@@ -433,7 +445,10 @@ impl GroupConsumer {
     /// The leader's part: decode subscriptions, run the chosen assignor.
     async fn lead(&self, joined: &JoinGroupResponse) -> Result<Vec<(String, Bytes)>, ClientError> {
         let assignor = Assignor::from_name(&self.protocol).ok_or_else(|| {
-            ClientError::GroupProtocol(format!("the group chose unknown assignor '{}'", self.protocol))
+            ClientError::GroupProtocol(format!(
+                "the group chose unknown assignor '{}'",
+                self.protocol
+            ))
         })?;
         let mut members = Vec::with_capacity(joined.members.len());
         for m in &joined.members {
@@ -469,7 +484,11 @@ impl GroupConsumer {
         tracing::debug!(group = %self.config.group_id, ?plan, "assignment computed");
         plan.into_iter()
             .map(|(member, partitions)| {
-                let bytes = Assignment { partitions, user_data: None }.encode()?;
+                let bytes = Assignment {
+                    partitions,
+                    user_data: None,
+                }
+                .encode()?;
                 Ok((member, bytes))
             })
             .collect()
@@ -495,9 +514,12 @@ impl GroupConsumer {
         let conn = self
             .live_coordinator()
             .ok_or(ClientError::Closed("group membership"))?;
-        let committed =
-            rpc::fetch_offsets(&conn, &self.config.group_id, Some(&self.assignment.partitions))
-                .await?;
+        let committed = rpc::fetch_offsets(
+            &conn,
+            &self.config.group_id,
+            Some(&self.assignment.partitions),
+        )
+        .await?;
         let assigned: Vec<(String, i32)> = self
             .assignment
             .iter()

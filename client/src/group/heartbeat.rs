@@ -3,7 +3,9 @@
 //! Runs only while the member is in a completed generation (it is stopped
 //! before every JoinGroup, which would otherwise sit in front of it on the
 //! coordinator connection). It never touches member state: it leaves a
-//! [`Signal`] for the consumer's next poll and ends.
+//! [`Signal`] for the consumer's next poll. On REBALANCE_IN_PROGRESS it keeps
+//! beating (as Kafka's heartbeat thread does), so a member that is slow to
+//! poll keeps its session until the rebalance timeout; any other reason ends it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +15,8 @@ use tokio::task::JoinHandle;
 
 use super::rpc::{self, MemberIdentityRef};
 use crate::{ClientError, Connection};
+
+const REBALANCE_IN_PROGRESS: i16 = 27;
 
 /// Pause after a heartbeat failed on the transport, before the next try.
 const RETRY_BACKOFF_MS: u64 = 100;
@@ -132,6 +136,13 @@ async fn run(
                 last_ok = Instant::now();
                 continue;
             }
+            Ok(REBALANCE_IN_PROGRESS) => {
+                // Keep beating: the coordinator counts these toward the
+                // session while it waits for the member's next poll to rejoin.
+                last_ok = Instant::now();
+                raise(&slot, Signal::Rejoin("rebalance in progress"));
+                continue;
+            }
             Ok(code) => match on_error_code(code, &member) {
                 Some(signal) => signal,
                 None => continue,
@@ -155,14 +166,17 @@ async fn run(
 /// What a heartbeat error code means for the member; `None` keeps beating.
 fn on_error_code(code: i16, member: &Member) -> Option<Signal> {
     match code {
-        27 => Some(Signal::Rejoin("rebalance in progress")),
         22 => Some(Signal::Rejoin("illegal generation")),
         25 => Some(Signal::ResetMember),
         15 | 16 => Some(Signal::CoordinatorLost),
         14 => None, // COORDINATOR_LOAD_IN_PROGRESS: try again next interval
         _ => Some(Signal::Fatal(
-            ClientError::from_code(code, format!("heartbeat in group '{}'", member.group_id), None)
-                .unwrap_or(ClientError::Closed("group consumer")),
+            ClientError::from_code(
+                code,
+                format!("heartbeat in group '{}'", member.group_id),
+                None,
+            )
+            .unwrap_or(ClientError::Closed("group consumer")),
         )),
     }
 }

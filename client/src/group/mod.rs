@@ -5,7 +5,7 @@
 //! - [`assignor`]: "range" and "roundrobin", pure and deterministic.
 //! - [`rpc`]: coordinator requests per negotiated version.
 //! - [`admin`]: list/describe/delete groups, read and overwrite offsets.
-//! - [`config`]: [`GroupConsumerConfig`].
+//! - [`config`]: settings, [`GroupConsumerConfig`].
 //! - [`consumer`]: [`GroupConsumer`], the member state machine's async shell.
 //! - `heartbeat`: the background heartbeat task.
 

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
-use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName};
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 
 use crate::ClientError;
@@ -80,7 +82,10 @@ fn frame<M: Encodable>(message: &M, version: i16, what: &str) -> Result<Bytes, C
 /// Reads the version prefix and decodes at min(version, our highest).
 fn unframe<M: Decodable + Message>(mut bytes: Bytes, what: &str) -> Result<M, ClientError> {
     if bytes.len() < 2 {
-        return Err(codec_error(what, format!("{} bytes, too short", bytes.len())));
+        return Err(codec_error(
+            what,
+            format!("{} bytes, too short", bytes.len()),
+        ));
     }
     let version = bytes.get_i16();
     if version < 0 {
@@ -108,7 +113,11 @@ impl Subscription {
             .with_owned_partitions(owned)
             .with_generation_id(self.generation_id)
             .with_rack_id(self.rack_id.as_deref().map(str_bytes));
-        frame(&message, ConsumerProtocolSubscription::VERSIONS.max, "subscription")
+        frame(
+            &message,
+            ConsumerProtocolSubscription::VERSIONS.max,
+            "subscription",
+        )
     }
 
     /// Parses member metadata from JoinGroup or DescribeGroups.
@@ -143,7 +152,11 @@ impl Assignment {
         let message = ConsumerProtocolAssignment::default()
             .with_assigned_partitions(assigned)
             .with_user_data(self.user_data.clone());
-        frame(&message, ConsumerProtocolAssignment::VERSIONS.max, "assignment")
+        frame(
+            &message,
+            ConsumerProtocolAssignment::VERSIONS.max,
+            "assignment",
+        )
     }
 
     /// Parses assignment bytes (SyncGroup, DescribeGroups); empty bytes are an
@@ -188,7 +201,11 @@ mod tests {
             user_data: Some(Bytes::from_static(b"u")),
         };
         let bytes = s.encode().unwrap();
-        assert_eq!(&bytes[..2], &[0, 3], "version prefix is the highest version");
+        assert_eq!(
+            &bytes[..2],
+            &[0, 3],
+            "version prefix is the highest version"
+        );
         assert_eq!(Subscription::decode(bytes).unwrap(), s);
     }
 
