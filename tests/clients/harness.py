@@ -25,7 +25,7 @@ def free_port():
 class Broker:
     """One broker node on a free loopback port with its own data dir."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, overrides=()):
         self.bin = os.environ.get("MILLRACE_BROKER_BIN", str(REPO / "target" / "debug" / "broker"))
         if not os.path.isfile(self.bin):
             raise RuntimeError(f"{self.bin} is missing: cargo build -p millrace-broker --bin broker")
@@ -33,6 +33,7 @@ class Broker:
         self.stderr_path = self.dir / "broker.stderr"
         self.proc = None
         self.port = None
+        self.overrides = list(overrides)  # extra "key=value" broker overrides
 
     @property
     def bootstrap(self):
@@ -51,7 +52,8 @@ class Broker:
                 [self.bin,
                  "--override", f"log.dirs={self.dir / 'data'}",
                  "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                 "--override", "num.partitions=4"],
+                 "--override", "num.partitions=4",
+                 *[a for o in self.overrides for a in ("--override", o)]],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                 env={**os.environ, "NO_COLOR": "1"})
         deadline = time.monotonic() + wait_s
