@@ -178,7 +178,7 @@ impl GroupConsumer {
         }
         self.ensure_active().await?;
         self.maybe_auto_commit().await;
-        if self.assignment.is_empty() || self.needs_join {
+        if self.assignment.is_empty() || self.needs_join || self.positions_pending {
             let wait = self.config.fetch.max_wait_ms.max(0) as u64;
             tokio::time::sleep(Duration::from_millis(wait)).await;
             return Ok(Vec::new());
@@ -299,7 +299,18 @@ impl GroupConsumer {
             self.rejoin().await?;
         }
         if self.positions_pending {
-            self.start_positions().await?;
+            match self.start_positions().await {
+                Ok(()) => {}
+                // Coordinator loading or moving, leader elections: the next poll retries.
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(group = %self.config.group_id, error = %e, "positions not known yet");
+                    if matches!(e.kafka_code(), None | Some(15 | 16)) {
+                        self.coordinator = None;
+                        self.needs_join = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

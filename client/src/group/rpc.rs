@@ -59,13 +59,7 @@ impl MemberIdentityRef<'_> {
 pub async fn find_coordinator(conn: &Connection, group: &str) -> Result<BrokerInfo, ClientError> {
     let version = conn.version(ApiKey::FindCoordinator)?;
     let context = format!("find coordinator of group '{group}'");
-    let mut request = FindCoordinatorRequest::default();
-    if version >= 4 {
-        request.coordinator_keys = vec![str_bytes(group)];
-    } else {
-        request.key = str_bytes(group);
-    }
-    let response = conn.send(request).await?;
+    let response = conn.send(find_coordinator_request(version, group)).await?;
     if version >= 4 {
         let c = response.coordinators.first().ok_or_else(|| {
             ClientError::UnexpectedResponse(format!("{context}: no coordinator entry"))
@@ -91,6 +85,16 @@ pub async fn find_coordinator(conn: &Connection, group: &str) -> Result<BrokerIn
     })
 }
 
+fn find_coordinator_request(version: i16, group: &str) -> FindCoordinatorRequest {
+    let mut request = FindCoordinatorRequest::default();
+    if version >= 4 {
+        request.coordinator_keys = vec![str_bytes(group)];
+    } else {
+        request.key = str_bytes(group);
+    }
+    request
+}
+
 /// What a JoinGroup carries besides the member id.
 #[derive(Debug, Clone)]
 pub struct JoinParams<'a> {
@@ -113,6 +117,11 @@ pub async fn join_group(
     timeout_ms: u64,
 ) -> Result<JoinGroupResponse, ClientError> {
     let version = conn.version(ApiKey::JoinGroup)?;
+    let request = join_request(version, params, member_id);
+    conn.send_with_timeout(request, timeout_ms).await
+}
+
+fn join_request(version: i16, params: &JoinParams<'_>, member_id: &str) -> JoinGroupRequest {
     let mut request = JoinGroupRequest::default()
         .with_group_id(group_id(params.group_id))
         .with_session_timeout_ms(params.session_timeout_ms)
@@ -138,7 +147,7 @@ pub async fn join_group(
     if version >= 8 {
         request.reason = params.reason.map(str_bytes);
     }
-    conn.send_with_timeout(request, timeout_ms).await
+    request
 }
 
 /// Sends SyncGroup; returns (error code, assignment bytes).
@@ -150,6 +159,17 @@ pub async fn sync_group(
     timeout_ms: u64,
 ) -> Result<(i16, Bytes), ClientError> {
     let version = conn.version(ApiKey::SyncGroup)?;
+    let request = sync_request(version, who, protocol, assignments);
+    let response = conn.send_with_timeout(request, timeout_ms).await?;
+    Ok((response.error_code, response.assignment))
+}
+
+fn sync_request(
+    version: i16,
+    who: &MemberIdentityRef<'_>,
+    protocol: (&str, &str),
+    assignments: Vec<(String, Bytes)>,
+) -> SyncGroupRequest {
     let mut request = SyncGroupRequest::default()
         .with_group_id(group_id(who.group_id))
         .with_generation_id(who.generation_id)
@@ -169,8 +189,7 @@ pub async fn sync_group(
         request.protocol_type = Some(str_bytes(protocol.0));
         request.protocol_name = Some(str_bytes(protocol.1));
     }
-    let response = conn.send_with_timeout(request, timeout_ms).await?;
-    Ok((response.error_code, response.assignment))
+    request
 }
 
 /// Sends Heartbeat; returns the error code.
@@ -191,6 +210,16 @@ pub async fn leave_group(
     reason: &str,
 ) -> Result<(), ClientError> {
     let version = conn.version(ApiKey::LeaveGroup)?;
+    let response = conn.send(leave_request(version, who, reason)).await?;
+    let context = format!("leave group '{}'", who.group_id);
+    ClientError::check(response.error_code, context.clone(), None)?;
+    for m in &response.members {
+        ClientError::check(m.error_code, context.clone(), None)?;
+    }
+    Ok(())
+}
+
+fn leave_request(version: i16, who: &MemberIdentityRef<'_>, reason: &str) -> LeaveGroupRequest {
     let mut request = LeaveGroupRequest::default().with_group_id(group_id(who.group_id));
     if version >= 3 {
         let mut member = MemberIdentity::default()
@@ -203,13 +232,7 @@ pub async fn leave_group(
     } else {
         request.member_id = str_bytes(who.member_id);
     }
-    let response = conn.send(request).await?;
-    let context = format!("leave group '{}'", who.group_id);
-    ClientError::check(response.error_code, context.clone(), None)?;
-    for m in &response.members {
-        ClientError::check(m.error_code, context.clone(), None)?;
-    }
-    Ok(())
+    request
 }
 
 /// Commits `offsets`; the first partition error is returned.
@@ -222,6 +245,24 @@ pub async fn commit_offsets(
         return Ok(());
     }
     let version = conn.version(ApiKey::OffsetCommit)?;
+    let response = conn.send(commit_request(version, who, offsets)).await?;
+    for t in &response.topics {
+        for p in &t.partitions {
+            let context = format!(
+                "commit offset of {}-{} for group '{}'",
+                t.name.0, p.partition_index, who.group_id
+            );
+            ClientError::check(p.error_code, context, None)?;
+        }
+    }
+    Ok(())
+}
+
+fn commit_request(
+    version: i16,
+    who: &MemberIdentityRef<'_>,
+    offsets: &Offsets,
+) -> OffsetCommitRequest {
     let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
     for ((topic, partition), offset) in offsets {
         topics.entry(topic).or_default().push(
@@ -230,7 +271,7 @@ pub async fn commit_offsets(
                 .with_committed_offset(*offset),
         );
     }
-    let request = OffsetCommitRequest::default()
+    OffsetCommitRequest::default()
         .with_group_id(group_id(who.group_id))
         .with_generation_id_or_member_epoch(who.generation_id)
         .with_member_id(str_bytes(who.member_id))
@@ -244,18 +285,7 @@ pub async fn commit_offsets(
                         .with_partitions(partitions)
                 })
                 .collect(),
-        );
-    let response = conn.send(request).await?;
-    for t in &response.topics {
-        for p in &t.partitions {
-            let context = format!(
-                "commit offset of {}-{} for group '{}'",
-                t.name.0, p.partition_index, who.group_id
-            );
-            ClientError::check(p.error_code, context, None)?;
-        }
-    }
-    Ok(())
+        )
 }
 
 /// Committed offsets of `group`: for the given topics and partitions, or for
@@ -266,6 +296,12 @@ pub async fn fetch_offsets(
     topics: Option<&BTreeMap<String, Vec<i32>>>,
 ) -> Result<Offsets, ClientError> {
     let version = conn.version(ApiKey::OffsetFetch)?;
+    let request =
+        fetch_request(version, group, topics).ok_or_else(|| ClientError::UnsupportedApi {
+            api: "OffsetFetch (all topics, v2+)",
+            addr: conn.addr().to_owned(),
+        })?;
+    let response = conn.send(request).await?;
     let context = format!("fetch committed offsets of group '{group}'");
     let mut out = Offsets::new();
     let mut keep = |topic: &str, partition: i32, offset: i64, code: i16| {
@@ -277,21 +313,6 @@ pub async fn fetch_offsets(
         Ok::<(), ClientError>(())
     };
     if version >= 8 {
-        let wanted = topics.map(|ts| {
-            ts.iter()
-                .map(|(t, ps)| {
-                    OffsetFetchRequestTopics::default()
-                        .with_name(TopicName(str_bytes(t)))
-                        .with_partition_indexes(ps.clone())
-                })
-                .collect()
-        });
-        // v8+ leaves the top-level topics empty (the codec wants Some(empty), not None).
-        let request =
-            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-                .with_group_id(group_id(group))
-                .with_topics(wanted)]);
-        let response = conn.send(request).await?;
         for g in &response.groups {
             ClientError::check(g.error_code, context.clone(), None)?;
             for t in &g.topics {
@@ -302,6 +323,39 @@ pub async fn fetch_offsets(
             }
         }
         return Ok(out);
+    }
+    ClientError::check(response.error_code, context.clone(), None)?;
+    for t in &response.topics {
+        for p in &t.partitions {
+            let name = t.name.0.as_str();
+            keep(name, p.partition_index, p.committed_offset, p.error_code)?;
+        }
+    }
+    Ok(out)
+}
+
+/// `None` when asking for all topics at v1, which cannot express it.
+fn fetch_request(
+    version: i16,
+    group: &str,
+    topics: Option<&BTreeMap<String, Vec<i32>>>,
+) -> Option<OffsetFetchRequest> {
+    if version >= 8 {
+        let wanted = topics.map(|ts| {
+            ts.iter()
+                .map(|(t, ps)| {
+                    OffsetFetchRequestTopics::default()
+                        .with_name(TopicName(str_bytes(t)))
+                        .with_partition_indexes(ps.clone())
+                })
+                .collect()
+        });
+        // v8+ leaves the top-level topics empty (the codec wants Some(empty), not None).
+        return Some(OffsetFetchRequest::default().with_groups(
+            vec![OffsetFetchRequestGroup::default()
+                .with_group_id(group_id(group))
+                .with_topics(wanted)],
+        ));
     }
     let wanted = match topics {
         Some(ts) => Some(
@@ -314,23 +368,67 @@ pub async fn fetch_offsets(
                 .collect(),
         ),
         None if version >= 2 => None,
-        None => {
-            return Err(ClientError::UnsupportedApi {
-                api: "OffsetFetch (all topics, v2+)",
-                addr: conn.addr().to_owned(),
-            })
-        }
+        None => return None,
     };
-    let request = OffsetFetchRequest::default()
-        .with_group_id(group_id(group))
-        .with_topics(wanted);
-    let response = conn.send(request).await?;
-    ClientError::check(response.error_code, context.clone(), None)?;
-    for t in &response.topics {
-        for p in &t.partitions {
-            let name = t.name.0.as_str();
-            keep(name, p.partition_index, p.committed_offset, p.error_code)?;
+    Some(
+        OffsetFetchRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(wanted),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::protocol::{Encodable, Message};
+
+    use super::*;
+
+    fn encodes<M: Encodable + Message>(build: impl Fn(i16) -> Option<M>) {
+        for v in M::VERSIONS.min..=M::VERSIONS.max {
+            if let Some(m) = build(v) {
+                let mut buf = bytes::BytesMut::new();
+                m.encode(&mut buf, v)
+                    .unwrap_or_else(|e| panic!("{} v{v}: {e}", std::any::type_name::<M>()));
+            }
         }
     }
-    Ok(out)
+
+    /// Every request this module builds encodes at every version the codec
+    /// knows: a field set on a version that lacks it is an encode error.
+    #[test]
+    fn requests_encode_at_every_version() {
+        let who = MemberIdentityRef {
+            group_id: "g",
+            generation_id: 3,
+            member_id: "m-1",
+            group_instance_id: Some("i-1"),
+        };
+        let params = JoinParams {
+            group_id: "g",
+            group_instance_id: Some("i-1"),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 60_000,
+            protocol_type: "consumer",
+            protocols: vec![("range", Bytes::from_static(b"x"))],
+            reason: Some("r"),
+        };
+        let mut offsets = Offsets::new();
+        offsets.insert(("t".to_owned(), 0), 5);
+        let topics: BTreeMap<String, Vec<i32>> = [("t".to_owned(), vec![0, 1])].into();
+        encodes(|v| Some(find_coordinator_request(v, "g")));
+        encodes(|v| Some(join_request(v, &params, "m-1")));
+        encodes(|v| {
+            Some(sync_request(
+                v,
+                &who,
+                ("consumer", "range"),
+                vec![("m-1".into(), Bytes::new())],
+            ))
+        });
+        encodes(|v| Some(leave_request(v, &who, "bye")));
+        encodes(|v| Some(commit_request(v, &who, &offsets)));
+        encodes(|v| fetch_request(v, "g", Some(&topics)));
+        encodes(|v| fetch_request(v, "g", None));
+        assert!(fetch_request(1, "g", None).is_none());
+    }
 }
