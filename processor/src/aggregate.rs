@@ -30,10 +30,18 @@ pub struct AggSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Acc {
     Count(i64),
-    Sum { int: i64, float: f64, is_float: bool, n: i64 },
+    Sum {
+        int: i64,
+        float: f64,
+        is_float: bool,
+        n: i64,
+    },
     Min(Value),
     Max(Value),
-    Avg { sum: f64, n: i64 },
+    Avg {
+        sum: f64,
+        n: i64,
+    },
     Distinct(BTreeSet<String>),
 }
 
@@ -42,7 +50,12 @@ impl Acc {
         match kind {
             AggKind::CountStar | AggKind::Count => Acc::Count(0),
             AggKind::CountDistinct => Acc::Distinct(BTreeSet::new()),
-            AggKind::Sum => Acc::Sum { int: 0, float: 0.0, is_float: false, n: 0 },
+            AggKind::Sum => Acc::Sum {
+                int: 0,
+                float: 0.0,
+                is_float: false,
+                n: 0,
+            },
             AggKind::Min => Acc::Min(Value::Null),
             AggKind::Max => Acc::Max(Value::Null),
             AggKind::Avg => Acc::Avg { sum: 0.0, n: 0 },
@@ -59,7 +72,12 @@ impl Acc {
             Acc::Distinct(set) => {
                 set.insert(v.to_json_string());
             }
-            Acc::Sum { int, float, is_float, n } => {
+            Acc::Sum {
+                int,
+                float,
+                is_float,
+                n,
+            } => {
                 *n += 1;
                 match v {
                     Value::Int(i) if !*is_float => match int.checked_add(*i) {
@@ -103,8 +121,18 @@ impl Acc {
             (Acc::Count(a), Acc::Count(b)) => *a += b,
             (Acc::Distinct(a), Acc::Distinct(b)) => a.extend(b.iter().cloned()),
             (
-                Acc::Sum { int, float, is_float, n },
-                Acc::Sum { int: i2, float: f2, is_float: fl2, n: n2 },
+                Acc::Sum {
+                    int,
+                    float,
+                    is_float,
+                    n,
+                },
+                Acc::Sum {
+                    int: i2,
+                    float: f2,
+                    is_float: fl2,
+                    n: n2,
+                },
             ) => {
                 *n += n2;
                 if !*is_float && !fl2 {
@@ -133,7 +161,12 @@ impl Acc {
             Acc::Count(c) => Value::Int(*c),
             Acc::Distinct(s) => Value::Int(s.len() as i64),
             Acc::Sum { n: 0, .. } => Value::Null,
-            Acc::Sum { int, float, is_float, .. } => {
+            Acc::Sum {
+                int,
+                float,
+                is_float,
+                ..
+            } => {
                 if *is_float {
                     Value::Float(*float)
                 } else {
@@ -153,8 +186,21 @@ mod tests {
 
     #[test]
     fn accumulators_merge_like_one() {
-        let vals = [Value::Int(3), Value::Int(1), Value::Null, Value::Float(2.5), Value::Int(3)];
-        for kind in [AggKind::Count, AggKind::CountDistinct, AggKind::Sum, AggKind::Min, AggKind::Max, AggKind::Avg] {
+        let vals = [
+            Value::Int(3),
+            Value::Int(1),
+            Value::Null,
+            Value::Float(2.5),
+            Value::Int(3),
+        ];
+        for kind in [
+            AggKind::Count,
+            AggKind::CountDistinct,
+            AggKind::Sum,
+            AggKind::Min,
+            AggKind::Max,
+            AggKind::Avg,
+        ] {
             let mut one = Acc::new(kind);
             vals.iter().for_each(|v| one.update(v));
             let (mut a, mut b) = (Acc::new(kind), Acc::new(kind));

@@ -23,7 +23,10 @@ pub struct Pipeline {
     aggs: Vec<(String, AggSpec)>,
 }
 
-fn native(f: impl Fn(&Value) -> Result<Value, RecordError> + Send + Sync + 'static, arg: Column) -> Expr {
+fn native(
+    f: impl Fn(&Value) -> Result<Value, RecordError> + Send + Sync + 'static,
+    arg: Column,
+) -> Expr {
     let f: NativeFn = Arc::new(move |args: &[Value]| f(args.first().unwrap_or(&Value::Null)));
     Expr::Native(f, vec![Expr::Col(arg)])
 }
@@ -48,20 +51,32 @@ impl Pipeline {
 
     /// Keep elements for which `f` is true.
     pub fn filter(mut self, f: impl Fn(&Value) -> bool + Send + Sync + 'static) -> Pipeline {
-        self.ops.push(RowOp::Filter(native(move |v| Ok(Value::Bool(f(v))), self.current)));
+        self.ops.push(RowOp::Filter(native(
+            move |v| Ok(Value::Bool(f(v))),
+            self.current,
+        )));
         self
     }
 
     /// One element in, any number out.
-    pub fn flat_map(mut self, f: impl Fn(&Value) -> Vec<Value> + Send + Sync + 'static) -> Pipeline {
-        self.ops.push(RowOp::FlatMap(native(move |v| Ok(Value::Array(f(v))), self.current)));
+    pub fn flat_map(
+        mut self,
+        f: impl Fn(&Value) -> Vec<Value> + Send + Sync + 'static,
+    ) -> Pipeline {
+        self.ops.push(RowOp::FlatMap(native(
+            move |v| Ok(Value::Array(f(v))),
+            self.current,
+        )));
         self.current = Column::Item;
         self
     }
 
     /// One element in, one out.
     pub fn map(mut self, f: impl Fn(&Value) -> Value + Send + Sync + 'static) -> Pipeline {
-        self.ops.push(RowOp::FlatMap(native(move |v| Ok(Value::Array(vec![f(v)])), self.current)));
+        self.ops.push(RowOp::FlatMap(native(
+            move |v| Ok(Value::Array(vec![f(v)])),
+            self.current,
+        )));
         self.current = Column::Item;
         self
     }
@@ -79,12 +94,23 @@ impl Pipeline {
 
     /// `count(*)`, output column `count`.
     pub fn count(mut self) -> Pipeline {
-        self.aggs.push(("count".to_owned(), AggSpec { kind: AggKind::CountStar, arg: None }));
+        self.aggs.push((
+            "count".to_owned(),
+            AggSpec {
+                kind: AggKind::CountStar,
+                arg: None,
+            },
+        ));
         self
     }
 
     /// Another aggregate of `f(element)`, output column `name`.
-    pub fn aggregate(mut self, name: &str, kind: AggKind, f: impl Fn(&Value) -> Value + Send + Sync + 'static) -> Pipeline {
+    pub fn aggregate(
+        mut self,
+        name: &str,
+        kind: AggKind,
+        f: impl Fn(&Value) -> Value + Send + Sync + 'static,
+    ) -> Pipeline {
         let arg = (kind != AggKind::CountStar).then(|| native(move |v| Ok(f(v)), self.current));
         self.aggs.push((name.to_owned(), AggSpec { kind, arg }));
         self
@@ -96,11 +122,18 @@ impl Pipeline {
         let stage = if stateless {
             match self.current {
                 Column::Value => Stage::Stateless(Projection::Passthrough),
-                c => Stage::Stateless(Projection::Columns(vec![("value".to_owned(), Expr::Col(c))])),
+                c => Stage::Stateless(Projection::Columns(vec![(
+                    "value".to_owned(),
+                    Expr::Col(c),
+                )])),
             }
         } else {
             let mut select = Vec::new();
-            let keys: Vec<(String, Expr)> = self.key.into_iter().map(|k| ("key".to_owned(), k)).collect();
+            let keys: Vec<(String, Expr)> = self
+                .key
+                .into_iter()
+                .map(|k| ("key".to_owned(), k))
+                .collect();
             if !keys.is_empty() {
                 select.push(("key".to_owned(), Expr::Col(Column::Group(0))));
             }

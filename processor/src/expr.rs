@@ -174,7 +174,9 @@ impl Row<'_, '_> {
             (Row::Input(r), Column::Headers) => {
                 let mut m = serde_json::Map::new();
                 for (k, v) in &r.record.headers {
-                    let v = v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
+                    let v = v
+                        .as_deref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned());
                     m.insert(k.clone(), v.map_or(serde_json::Value::Null, Into::into));
                 }
                 Ok(Value::Json(serde_json::Value::Object(m)))
@@ -182,9 +184,15 @@ impl Row<'_, '_> {
             (Row::Input(r), Column::Item) => Ok(r.item.cloned().unwrap_or(Value::Null)),
             (Row::Group(g), Column::Group(i)) => Ok(g.group.get(i).cloned().unwrap_or(Value::Null)),
             (Row::Group(g), Column::Agg(i)) => Ok(g.aggs.get(i).cloned().unwrap_or(Value::Null)),
-            (Row::Group(g), Column::WindowStart) => Ok(g.window.map_or(Value::Null, |w| Value::Int(w.0))),
-            (Row::Group(g), Column::WindowEnd) => Ok(g.window.map_or(Value::Null, |w| Value::Int(w.1))),
-            (_, c) => Err(RecordError::new(format!("column {c:?} is not available here"))),
+            (Row::Group(g), Column::WindowStart) => {
+                Ok(g.window.map_or(Value::Null, |w| Value::Int(w.0)))
+            }
+            (Row::Group(g), Column::WindowEnd) => {
+                Ok(g.window.map_or(Value::Null, |w| Value::Int(w.1)))
+            }
+            (_, c) => Err(RecordError::new(format!(
+                "column {c:?} is not available here"
+            ))),
         }
     }
 }
@@ -259,7 +267,10 @@ impl Expr {
             Expr::Cast(e, t) => cast(e.eval(row)?, *t),
             Expr::Func(f, args) => crate::functions::call(f, args, row),
             Expr::Native(f, args) => {
-                let vals = args.iter().map(|a| a.eval(row)).collect::<Result<Vec<_>, _>>()?;
+                let vals = args
+                    .iter()
+                    .map(|a| a.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?;
                 f(&vals)
             }
         }
@@ -287,7 +298,9 @@ fn eval_bin(op: BinOp, a: &Expr, b: &Expr, row: &Row<'_, '_>) -> Result<Value, R
     }
     let l = a.eval(row)?;
     let r = b.eval(row)?;
-    let cmp = |f: fn(std::cmp::Ordering) -> bool| Ok(l.sql_cmp(&r).map_or(Value::Null, |o| Value::Bool(f(o))));
+    let cmp = |f: fn(std::cmp::Ordering) -> bool| {
+        Ok(l.sql_cmp(&r).map_or(Value::Null, |o| Value::Bool(f(o))))
+    };
     match op {
         BinOp::Eq => cmp(|o| o == Equal),
         BinOp::NotEq => cmp(|o| o != Equal),
@@ -341,7 +354,13 @@ pub fn cast(v: Value, t: CastType) -> Result<Value, RecordError> {
     if v.is_null() {
         return Ok(Value::Null);
     }
-    let fail = |v: &Value| RecordError::new(format!("cannot cast {} {} to {t:?}", v.type_name(), v.to_json_string()));
+    let fail = |v: &Value| {
+        RecordError::new(format!(
+            "cannot cast {} {} to {t:?}",
+            v.type_name(),
+            v.to_json_string()
+        ))
+    };
     match t {
         CastType::Text => Ok(v.to_text().map_or(Value::Null, Value::String)),
         CastType::Int => match &v {

@@ -129,8 +129,12 @@ pub fn text_arg(v: Value, func: &str) -> Result<String, RecordError> {
 }
 
 fn int_arg(v: &Value, func: &str) -> Result<i64, RecordError> {
-    v.as_i64()
-        .ok_or_else(|| RecordError::new(format!("{func}: expected an integer, got {}", v.type_name())))
+    v.as_i64().ok_or_else(|| {
+        RecordError::new(format!(
+            "{func}: expected an integer, got {}",
+            v.type_name()
+        ))
+    })
 }
 
 /// Evaluate a function call; nulls in make the result null unless the function says otherwise.
@@ -152,7 +156,12 @@ pub fn call(f: &Func, args: &[Expr], row: &Row<'_, '_>) -> Result<Value, RecordE
             }
             return Ok(Value::String(s));
         }
-        Func::Coalesce => return Ok(vals.into_iter().find(|v| !v.is_null()).unwrap_or(Value::Null)),
+        Func::Coalesce => {
+            return Ok(vals
+                .into_iter()
+                .find(|v| !v.is_null())
+                .unwrap_or(Value::Null))
+        }
         _ => {}
     }
     if vals.iter().any(Value::is_null) {
@@ -173,10 +182,16 @@ pub fn call(f: &Func, args: &[Expr], row: &Row<'_, '_>) -> Result<Value, RecordE
         Func::Ltrim => Value::String(text_arg(next(), "ltrim")?.trim_start().to_owned()),
         Func::Rtrim => Value::String(text_arg(next(), "rtrim")?.trim_end().to_owned()),
         Func::SplitPart => {
-            let (s, sep, n) = (text_arg(next(), "split_part")?, text_arg(next(), "split_part")?, next());
+            let (s, sep, n) = (
+                text_arg(next(), "split_part")?,
+                text_arg(next(), "split_part")?,
+                next(),
+            );
             let n = int_arg(&n, "split_part")?;
             if n < 1 {
-                return Err(RecordError::new("split_part: field position must be greater than zero"));
+                return Err(RecordError::new(
+                    "split_part: field position must be greater than zero",
+                ));
             }
             let part = if sep.is_empty() {
                 (n == 1).then_some(s.as_str())
@@ -186,17 +201,27 @@ pub fn call(f: &Func, args: &[Expr], row: &Row<'_, '_>) -> Result<Value, RecordE
             Value::String(part.unwrap_or("").to_owned())
         }
         Func::StartsWith => {
-            let (s, p) = (text_arg(next(), "starts_with")?, text_arg(next(), "starts_with")?);
+            let (s, p) = (
+                text_arg(next(), "starts_with")?,
+                text_arg(next(), "starts_with")?,
+            );
             Value::Bool(s.starts_with(&p))
         }
         Func::EndsWith => {
-            let (s, p) = (text_arg(next(), "ends_with")?, text_arg(next(), "ends_with")?);
+            let (s, p) = (
+                text_arg(next(), "ends_with")?,
+                text_arg(next(), "ends_with")?,
+            );
             Value::Bool(s.ends_with(&p))
         }
         Func::Contains => match next() {
             Value::Array(items) => {
                 let needle = next();
-                Value::Bool(items.iter().any(|i| i.sql_cmp(&needle) == Some(std::cmp::Ordering::Equal)))
+                Value::Bool(
+                    items
+                        .iter()
+                        .any(|i| i.sql_cmp(&needle) == Some(std::cmp::Ordering::Equal)),
+                )
             }
             v => {
                 let (s, p) = (text_arg(v, "contains")?, text_arg(next(), "contains")?);
@@ -208,8 +233,16 @@ pub fn call(f: &Func, args: &[Expr], row: &Row<'_, '_>) -> Result<Value, RecordE
             Value::Int(s.find(&p).map_or(0, |i| s[..i].chars().count() as i64 + 1))
         }
         Func::Replace => {
-            let (s, from, to) = (text_arg(next(), "replace")?, text_arg(next(), "replace")?, text_arg(next(), "replace")?);
-            Value::String(if from.is_empty() { s } else { s.replace(&from, &to) })
+            let (s, from, to) = (
+                text_arg(next(), "replace")?,
+                text_arg(next(), "replace")?,
+                text_arg(next(), "replace")?,
+            );
+            Value::String(if from.is_empty() {
+                s
+            } else {
+                s.replace(&from, &to)
+            })
         }
         Func::Substr => {
             let s = text_arg(next(), "substr")?;
@@ -224,14 +257,22 @@ pub fn call(f: &Func, args: &[Expr], row: &Row<'_, '_>) -> Result<Value, RecordE
         }
         Func::Abs => match next() {
             Value::Int(i) => Value::Int(i.wrapping_abs()),
-            v => Value::Float(v.as_f64().ok_or_else(|| RecordError::new("abs: expected a number"))?.abs()),
+            v => Value::Float(
+                v.as_f64()
+                    .ok_or_else(|| RecordError::new("abs: expected a number"))?
+                    .abs(),
+            ),
         },
         Func::Split => {
             let (s, sep) = (text_arg(next(), "split")?, text_arg(next(), "split")?);
             if sep.is_empty() {
                 Value::Array(vec![Value::String(s)])
             } else {
-                Value::Array(s.split(sep.as_str()).map(|p| Value::String(p.to_owned())).collect())
+                Value::Array(
+                    s.split(sep.as_str())
+                        .map(|p| Value::String(p.to_owned()))
+                        .collect(),
+                )
             }
         }
         Func::RegexpMatch(re) => {
@@ -248,7 +289,10 @@ pub fn call(f: &Func, args: &[Expr], row: &Row<'_, '_>) -> Result<Value, RecordE
             }
         }
         Func::Concat | Func::Coalesce | Func::JsonValue(_) => {
-            return Err(RecordError::new(format!("{} evaluated out of place", name())))
+            return Err(RecordError::new(format!(
+                "{} evaluated out of place",
+                name()
+            )))
         }
     })
 }
@@ -273,7 +317,10 @@ fn json_value(path: &[PathStep], args: &[Expr], row: &Row<'_, '_>) -> Result<Val
     match walk(json, path) {
         Some(serde_json::Value::Object(_)) | Some(serde_json::Value::Array(_)) => Ok(Value::Null),
         Some(j) => Ok(Value::from_json(j)),
-        None => Err(RecordError::new(format!("missing field {}", display_path(path)))),
+        None => Err(RecordError::new(format!(
+            "missing field {}",
+            display_path(path)
+        ))),
     }
 }
 
@@ -299,12 +346,19 @@ fn to_json_doc(v: Value) -> Result<Option<serde_json::Value>, RecordError> {
             .map(Some)
             .map_err(|e| RecordError::new(format!("value is not valid JSON: {e}"))),
         Value::Bytes(_) => Err(RecordError::new("value is not UTF-8 text")),
-        other => Ok(Some(serde_json::from_str(&other.to_json_string()).unwrap_or(serde_json::Value::Null))),
+        other => Ok(Some(
+            serde_json::from_str(&other.to_json_string()).unwrap_or(serde_json::Value::Null),
+        )),
     }
 }
 
 /// Postgres `->` / `->>`: a field (text operand) or element (integer operand); null when absent.
-pub fn json_arrow(a: &Expr, b: &Expr, row: &Row<'_, '_>, as_text: bool) -> Result<Value, RecordError> {
+pub fn json_arrow(
+    a: &Expr,
+    b: &Expr,
+    row: &Row<'_, '_>,
+    as_text: bool,
+) -> Result<Value, RecordError> {
     let sel = b.eval(row)?;
     let owned;
     let json: &serde_json::Value = match (a, row) {
@@ -321,7 +375,12 @@ pub fn json_arrow(a: &Expr, b: &Expr, row: &Row<'_, '_>, as_text: bool) -> Resul
         Value::Int(i) => usize::try_from(*i).ok().and_then(|i| json.get(i)),
         Value::String(s) => json.get(s.as_str()),
         Value::Null => None,
-        v => return Err(RecordError::new(format!("-> expects text or integer, got {}", v.type_name()))),
+        v => {
+            return Err(RecordError::new(format!(
+                "-> expects text or integer, got {}",
+                v.type_name()
+            )))
+        }
     };
     Ok(match found {
         None | Some(serde_json::Value::Null) => Value::Null,
@@ -339,7 +398,10 @@ mod tests {
     fn json_paths_parse() {
         assert_eq!(
             parse_json_path("$.user.screen_name"),
-            Some(vec![PathStep::Field("user".into()), PathStep::Field("screen_name".into())])
+            Some(vec![
+                PathStep::Field("user".into()),
+                PathStep::Field("screen_name".into())
+            ])
         );
         assert_eq!(
             parse_json_path("$.a[2]"),

@@ -84,7 +84,10 @@ pub struct Job {
 impl Job {
     pub fn new(plan: Plan) -> Job {
         let store = match &plan.stage {
-            Stage::Aggregate(a) => Some(Store::new(a.window, a.aggs.iter().map(|s| s.kind).collect())),
+            Stage::Aggregate(a) => Some(Store::new(
+                a.window,
+                a.aggs.iter().map(|s| s.kind).collect(),
+            )),
             Stage::Stateless(_) => None,
         };
         Job {
@@ -187,7 +190,11 @@ impl Job {
             }
         };
         let has_agg = rows.iter().any(|r| matches!(r, Row::Agg { .. }));
-        let late = has_agg && self.store.as_ref().is_some_and(|s| s.is_late(event_time, self.closed_wm));
+        let late = has_agg
+            && self
+                .store
+                .as_ref()
+                .is_some_and(|s| s.is_late(event_time, self.closed_wm));
         if late {
             self.late(record, &mut out);
         } else {
@@ -258,7 +265,11 @@ impl Job {
             Some(e) => {
                 let v = e.eval_input(&InputRow::new(record, None))?;
                 v.as_i64().ok_or_else(|| {
-                    RecordError::new(format!("event_time is {} {}, expected epoch milliseconds", v.type_name(), v.to_json_string()))
+                    RecordError::new(format!(
+                        "event_time is {} {}, expected epoch milliseconds",
+                        v.type_name(),
+                        v.to_json_string()
+                    ))
                 })
             }
         }
@@ -270,7 +281,13 @@ impl Job {
         Ok(rows)
     }
 
-    fn expand(&self, record: &Record, ops: &[RowOp], item: Option<&Value>, rows: &mut Vec<Row>) -> Result<(), RecordError> {
+    fn expand(
+        &self,
+        record: &Record,
+        ops: &[RowOp],
+        item: Option<&Value>,
+        rows: &mut Vec<Row>,
+    ) -> Result<(), RecordError> {
         let Some((op, rest)) = ops.split_first() else {
             rows.push(self.finish_row(record, item)?);
             return Ok(());
@@ -331,7 +348,11 @@ impl Job {
                         Some(e) => e.eval_input(&input)?,
                     });
                 }
-                Ok(Row::Agg { key: encode_key(&group), group, args })
+                Ok(Row::Agg {
+                    key: encode_key(&group),
+                    group,
+                    args,
+                })
             }
         }
     }
@@ -355,7 +376,13 @@ impl Job {
                 let track = self.plan.options.emit == EmitMode::Changes || self.is_unwindowed();
                 let Some(store) = &mut self.store else { return };
                 self.scratch.clear();
-                let update = Update { key, group, args: &args, event_time, timestamp };
+                let update = Update {
+                    key,
+                    group,
+                    args: &args,
+                    event_time,
+                    timestamp,
+                };
                 let key = track.then(|| update.key.clone());
                 store.apply(update, track.then_some(&mut self.scratch));
                 if let Some(key) = key {
@@ -384,7 +411,12 @@ impl Job {
         }
     }
 
-    fn on_error(&mut self, record: &Record, err: RecordError, out: &mut Vec<Output>) -> Result<(), ProcessorError> {
+    fn on_error(
+        &mut self,
+        record: &Record,
+        err: RecordError,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ProcessorError> {
         self.stats.errors += 1;
         self.stats.last_error = Some(ErrorSample {
             partition: record.partition,
@@ -480,9 +512,15 @@ impl Job {
 
     /// Render one group row; `Ok(None)` when HAVING rejects it.
     fn render(&self, r: &GroupResult) -> Result<Option<(OutputRecord, Vec<Value>)>, RecordError> {
-        let Some(a) = self.aggregate_plan() else { return Ok(None) };
+        let Some(a) = self.aggregate_plan() else {
+            return Ok(None);
+        };
         let aggs = r.entry.results();
-        let row = GroupRow { group: &r.entry.group, aggs: &aggs, window: r.window };
+        let row = GroupRow {
+            group: &r.entry.group,
+            aggs: &aggs,
+            window: r.window,
+        };
         if let Some(h) = &a.having {
             if !h.eval_group(&row)?.is_true() {
                 return Ok(None);
@@ -514,7 +552,9 @@ impl Job {
                 Err(e) => self.row_error(e),
             }
         }
-        let Some(a) = self.aggregate_plan() else { return };
+        let Some(a) = self.aggregate_plan() else {
+            return;
+        };
         if !a.order_by.is_empty() {
             let desc: Vec<bool> = a.order_by.iter().map(|o| o.1).collect();
             rendered.sort_by(|x, y| {

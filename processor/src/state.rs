@@ -186,7 +186,9 @@ impl Store {
                 let pane = panes.entry(p).or_default();
                 let e = match pane.get_mut(&u.key) {
                     Some(e) => e,
-                    None => pane.entry(u.key.clone()).or_insert_with(|| Entry::new(u.group, kinds)),
+                    None => pane
+                        .entry(u.key.clone())
+                        .or_insert_with(|| Entry::new(u.group, kinds)),
                 };
                 e.update(u.args, u.timestamp);
                 mark(&mut self.dirty, e, TAG_PANE, p, &u.key);
@@ -294,8 +296,12 @@ impl Store {
                     if *end > wm {
                         break;
                     }
-                    let Some((end, key, start)) = by_end.pop_first() else { break };
-                    let Some(list) = sessions.get_mut(&key) else { continue };
+                    let Some((end, key, start)) = by_end.pop_first() else {
+                        break;
+                    };
+                    let Some(list) = sessions.get_mut(&key) else {
+                        continue;
+                    };
                     let Some(i) = list.iter().position(|s| session_start(s) == start) else {
                         continue;
                     };
@@ -382,7 +388,10 @@ impl Store {
             }
             (Layout::Session { sessions, .. }, TAG_SESSION) => {
                 let (start, key) = split_start(rest)?;
-                sessions.get_mut(key)?.iter_mut().find(|s| session_start(s) == start)
+                sessions
+                    .get_mut(key)?
+                    .iter_mut()
+                    .find(|s| session_start(s) == start)
             }
             _ => None,
         }
@@ -401,7 +410,12 @@ impl Store {
                 let (start, k) = split_start(rest).ok_or_else(|| bad("short key"))?;
                 panes.entry(start).or_default().insert(k.to_vec(), entry);
             }
-            (Layout::Session { sessions, by_end, .. }, TAG_SESSION) => {
+            (
+                Layout::Session {
+                    sessions, by_end, ..
+                },
+                TAG_SESSION,
+            ) => {
                 let (start, k) = split_start(rest).ok_or_else(|| bad("short key"))?;
                 let end = entry.end.ok_or_else(|| bad("session without end"))?;
                 by_end.insert((end, k.to_vec(), start));
@@ -413,14 +427,19 @@ impl Store {
     }
 
     pub fn set_last_closed_end(&mut self, v: Option<i64>) {
-        if let Layout::Grid { last_closed_end, .. } = &mut self.layout {
+        if let Layout::Grid {
+            last_closed_end, ..
+        } = &mut self.layout
+        {
             *last_closed_end = v;
         }
     }
 
     pub fn last_closed_end(&self) -> Option<i64> {
         match &self.layout {
-            Layout::Grid { last_closed_end, .. } => *last_closed_end,
+            Layout::Grid {
+                last_closed_end, ..
+            } => *last_closed_end,
             _ => None,
         }
     }

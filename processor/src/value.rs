@@ -214,7 +214,10 @@ mod tests {
 
     #[test]
     fn numeric_comparison_crosses_int_and_float() {
-        assert_eq!(Value::Int(2).sql_cmp(&Value::Float(2.5)), Some(Ordering::Less));
+        assert_eq!(
+            Value::Int(2).sql_cmp(&Value::Float(2.5)),
+            Some(Ordering::Less)
+        );
         assert_eq!(Value::Null.sql_cmp(&Value::Int(1)), None);
     }
 }

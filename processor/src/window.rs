@@ -3,11 +3,18 @@
 /// A window in GROUP BY. Times are milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
-    Tumbling { size_ms: i64 },
+    Tumbling {
+        size_ms: i64,
+    },
     /// Windows of `size_ms` starting every `slide_ms`.
-    Hopping { size_ms: i64, slide_ms: i64 },
+    Hopping {
+        size_ms: i64,
+        slide_ms: i64,
+    },
     /// Per key, events closer than `gap_ms` fall into one window.
-    Session { gap_ms: i64 },
+    Session {
+        gap_ms: i64,
+    },
 }
 
 impl Window {

@@ -115,9 +115,13 @@ fn tweets_per_5s() {
 
 #[test]
 fn tweets_rolling_minute_every_5s() {
-    let mut expected = vec![r#"|{"window_start":-55000,"window_end":5000,"tweets":4}|5000"#.to_owned()];
+    let mut expected =
+        vec![r#"|{"window_start":-55000,"window_end":5000,"tweets":4}|5000"#.to_owned()];
     for end in (10_000..=60_000).step_by(5_000) {
-        expected.push(format!(r#"|{{"window_start":{},"window_end":{end},"tweets":6}}|{end}"#, end - 60_000));
+        expected.push(format!(
+            r#"|{{"window_start":{},"window_end":{end},"tweets":6}}|{end}"#,
+            end - 60_000
+        ));
     }
     assert_eq!(run(TWEETS_1M, &tweets()), expected);
     assert_restore_equal(plan(TWEETS_1M), &tweets(), true);
@@ -126,7 +130,15 @@ fn tweets_rolling_minute_every_5s() {
 #[test]
 fn top_five_authors_per_rolling_minute() {
     let mut recs = Vec::new();
-    let authors = [("a1", 1), ("a2", 6), ("a3", 3), ("a4", 5), ("a5", 2), ("a6", 4), ("a7", 4)];
+    let authors = [
+        ("a1", 1),
+        ("a2", 6),
+        ("a3", 3),
+        ("a4", 5),
+        ("a5", 2),
+        ("a6", 4),
+        ("a7", 4),
+    ];
     for (name, n) in authors {
         for _ in 0..n {
             let off = recs.len() as i64;
@@ -135,8 +147,21 @@ fn top_five_authors_per_rolling_minute() {
     }
     recs.push(tweet(0, 99, 5_000, "z", "pushes the watermark to 5000"));
     let out = run(TOP_AUTHORS, &recs);
-    let row = |a: &str, n: i64| format!(r#"{a}|{{"author":"{a}","window_start":-55000,"window_end":5000,"tweets":{n}}}|5000"#);
-    assert_eq!(out, vec![row("a2", 6), row("a4", 5), row("a6", 4), row("a7", 4), row("a3", 3)]);
+    let row = |a: &str, n: i64| {
+        format!(
+            r#"{a}|{{"author":"{a}","window_start":-55000,"window_end":5000,"tweets":{n}}}|5000"#
+        )
+    };
+    assert_eq!(
+        out,
+        vec![
+            row("a2", 6),
+            row("a4", 5),
+            row("a6", 4),
+            row("a7", 4),
+            row("a3", 3)
+        ]
+    );
     assert_restore_equal(plan(TOP_AUTHORS), &recs, true);
     // Top-N ranks across all keys of a window: a sharded run needs a final merge stage, so
     // only the one-instance result is golden here.
@@ -181,7 +206,13 @@ fn tracked_tags_pass_through_unchanged() {
     let out = run(TRACKED, &recs);
     let expect: Vec<String> = [0, 2]
         .iter()
-        .map(|i| format!("|{}|{}", String::from_utf8_lossy(recs[*i].value.as_deref().unwrap_or_default()), recs[*i].timestamp))
+        .map(|i| {
+            format!(
+                "|{}|{}",
+                String::from_utf8_lossy(recs[*i].value.as_deref().unwrap_or_default()),
+                recs[*i].timestamp
+            )
+        })
         .collect();
     assert_eq!(out, expect);
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use millrace_processor::{compile, Job, OnError, Output, Pipeline, ProcessorError, Record, Value, Window};
+use millrace_processor::{
+    compile, Job, OnError, Output, Pipeline, ProcessorError, Record, Value, Window,
+};
 
 fn keyed(partition: i32, offset: i64, ts: i64, key: &str) -> Record {
     Record {
@@ -54,7 +56,9 @@ fn late_records_go_to_late_topic() {
     let closed = job.process(&keyed(0, 1, 12_000, "a")).expect("ok");
     assert_eq!(results(closed), vec![r#"a|{"key":"a","n":1}|10000"#]);
     let late = job.process(&keyed(0, 2, 5_000, "a")).expect("ok");
-    assert!(matches!(&late[..], [Output::Late(r)] if r.timestamp == 5_000 && r.key.as_deref() == Some(&b"a"[..])));
+    assert!(
+        matches!(&late[..], [Output::Late(r)] if r.timestamp == 5_000 && r.key.as_deref() == Some(&b"a"[..]))
+    );
     assert_eq!(job.stats().late_routed, 1);
 }
 
@@ -64,16 +68,31 @@ fn watermark_is_min_over_partitions_until_one_goes_idle() {
         SELECT count(*) AS n, window_end FROM t GROUP BY tumble(interval '10 seconds')";
     let mut job = Job::from_sql(sql).expect("compile");
     job.advance(100);
-    assert!(job.process(&keyed(0, 0, 1_000, "a")).expect("ok").is_empty());
-    assert!(job.process(&keyed(1, 0, 2_000, "b")).expect("ok").is_empty());
+    assert!(job
+        .process(&keyed(0, 0, 1_000, "a"))
+        .expect("ok")
+        .is_empty());
+    assert!(job
+        .process(&keyed(1, 0, 2_000, "b"))
+        .expect("ok")
+        .is_empty());
     // Partition 0 moves on; partition 1 holds the watermark at 2_000.
-    assert!(job.process(&keyed(0, 1, 15_000, "a")).expect("ok").is_empty());
+    assert!(job
+        .process(&keyed(0, 1, 15_000, "a"))
+        .expect("ok")
+        .is_empty());
     assert_eq!(job.watermark(), Some(2_000));
     job.advance(4_000);
-    assert!(job.process(&keyed(0, 2, 16_000, "a")).expect("ok").is_empty());
+    assert!(job
+        .process(&keyed(0, 2, 16_000, "a"))
+        .expect("ok")
+        .is_empty());
     // Partition 1 idle for 5 s of wall clock: it stops holding the watermark back.
     assert!(job.advance(5_000).is_empty());
-    assert_eq!(results(job.advance(5_100)), vec![r#"|{"n":2,"window_end":10000}|10000"#]);
+    assert_eq!(
+        results(job.advance(5_100)),
+        vec![r#"|{"n":2,"window_end":10000}|10000"#]
+    );
 }
 
 #[test]
@@ -142,7 +161,10 @@ fn processing_time_windows_use_the_injected_clock() {
     job.process(&keyed(0, 1, 999_999, "b")).expect("ok");
     job.advance(10_900);
     job.process(&keyed(0, 2, 5, "c")).expect("ok");
-    assert_eq!(results(job.advance(11_000)), vec![r#"|{"window_start":10000,"n":3}|11000"#]);
+    assert_eq!(
+        results(job.advance(11_000)),
+        vec![r#"|{"window_start":10000,"n":3}|11000"#]
+    );
 }
 
 #[test]
@@ -150,7 +172,10 @@ fn bad_records_follow_on_error() {
     let base = "INSERT INTO o SELECT json_value(value, '$.user.name') AS u, count(*) AS n FROM t GROUP BY u";
     let bad = vec![
         Record::text(0, 0, 1, "not json"),
-        Record { value: Some(vec![0xff, 0xfe]), ..Record::text(0, 1, 2, "") },
+        Record {
+            value: Some(vec![0xff, 0xfe]),
+            ..Record::text(0, 1, 2, "")
+        },
         Record::text(0, 2, 3, r#"{"user":{}}"#),
         Record::text(0, 3, 4, r#"{"user":{"name":"ok"}}"#),
     ];
@@ -159,29 +184,57 @@ fn bad_records_follow_on_error() {
     assert_eq!(out, vec![r#"ok|{"u":"ok","n":1}|4"#]);
     assert_eq!(skip.stats().errors, 3);
     let sample = skip.stats().last_error.clone().expect("sample");
-    assert_eq!((sample.offset, sample.reason.as_str()), (2, "missing field $.user.name"));
+    assert_eq!(
+        (sample.offset, sample.reason.as_str()),
+        (2, "missing field $.user.name")
+    );
 
-    let mut dl = Job::from_sql(&format!("CREATE JOB b WITH (on_error = 'dead_letter') AS {base}")).expect("compile");
+    let mut dl = Job::from_sql(&format!(
+        "CREATE JOB b WITH (on_error = 'dead_letter') AS {base}"
+    ))
+    .expect("compile");
     let outs = dl.process(&bad[0]).expect("ok");
-    assert!(matches!(&outs[..], [Output::DeadLetter(d)] if d.record.offset == 0 && d.error.contains("not valid JSON")));
+    assert!(
+        matches!(&outs[..], [Output::DeadLetter(d)] if d.record.offset == 0 && d.error.contains("not valid JSON"))
+    );
 
-    let mut stop = Job::from_sql(&format!("CREATE JOB b WITH (on_error = 'stop') AS {base}")).expect("compile");
+    let mut stop = Job::from_sql(&format!("CREATE JOB b WITH (on_error = 'stop') AS {base}"))
+        .expect("compile");
     let err = stop.process(&bad[1]).expect_err("stops");
-    assert!(matches!(err, ProcessorError::Stopped { offset: 1, .. }), "{err}");
-    assert_eq!(compile(&format!("CREATE JOB b WITH (on_error = 'stop') AS {base}")).map(|p| p.options.on_error).ok(), Some(OnError::Stop));
+    assert!(
+        matches!(err, ProcessorError::Stopped { offset: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        compile(&format!("CREATE JOB b WITH (on_error = 'stop') AS {base}"))
+            .map(|p| p.options.on_error)
+            .ok(),
+        Some(OnError::Stop)
+    );
 }
 
 #[test]
 fn sql_errors_carry_position_and_reason() {
-    let e = compile("CREATE JOB x AS\nINSERT INTO o\nSELECT count(*) OVER () FROM t").expect_err("over");
-    assert_eq!(e.to_string(), "line 3, column 8: window function OVER is not supported");
+    let e = compile("CREATE JOB x AS\nINSERT INTO o\nSELECT count(*) OVER () FROM t")
+        .expect_err("over");
+    assert_eq!(
+        e.to_string(),
+        "line 3, column 8: window function OVER is not supported"
+    );
     let e = compile("CREATE JOB x AS\nINSERT INTO o SELECT nope FROM t").expect_err("col");
     assert_eq!(e.to_string(), "line 2, column 22: unknown column nope");
-    let e = compile("CREATE JOB x AS INSERT INTO o SELECT value FROM t WHERE value =").expect_err("syntax");
+    let e = compile("CREATE JOB x AS INSERT INTO o SELECT value FROM t WHERE value =")
+        .expect_err("syntax");
     assert!(matches!(e, ProcessorError::Sql { line: 1, .. }), "{e}");
-    let e = compile("CREATE JOB x WITH (emit = 'sometimes') AS INSERT INTO o SELECT value FROM t").expect_err("opt");
-    assert!(e.to_string().starts_with("line 1, column 20: option emit"), "{e}");
-    let e = compile("CREATE JOB x AS INSERT INTO o SELECT a.value FROM t a JOIN u b ON a.key = b.key").expect_err("join");
+    let e = compile("CREATE JOB x WITH (emit = 'sometimes') AS INSERT INTO o SELECT value FROM t")
+        .expect_err("opt");
+    assert!(
+        e.to_string().starts_with("line 1, column 20: option emit"),
+        "{e}"
+    );
+    let e =
+        compile("CREATE JOB x AS INSERT INTO o SELECT a.value FROM t a JOIN u b ON a.key = b.key")
+            .expect_err("join");
     assert!(e.to_string().contains("JOIN is not supported"), "{e}");
 }
 
@@ -203,7 +256,9 @@ fn expressions_evaluate() {
     assert_eq!(job.stats().last_error, None);
     assert_eq!(
         out,
-        vec![r#"|{"up":"ABC","len":5,"parity":"even","tags":["a"],"m":["abc"],"p":3,"c":"x2y","calc":5,"small":true}|1"#]
+        vec![
+            r#"|{"up":"ABC","len":5,"parity":"even","tags":["a"],"m":["abc"],"p":3,"c":"x2y","calc":5,"small":true}|1"#
+        ]
     );
 }
 
@@ -214,11 +269,20 @@ fn builder_compiles_to_the_same_results_as_sql() {
         FROM lines, unnest(split(lower(value), ' ')) AS word
         WHERE word <> 'the'
         GROUP BY word, tumble(interval '10 seconds')";
-    let recs = lines(&[(1_000, "The cat"), (2_000, "the Dog cat"), (12_000, "x"), (30_000, "y")]);
+    let recs = lines(&[
+        (1_000, "The cat"),
+        (2_000, "the Dog cat"),
+        (12_000, "x"),
+        (30_000, "y"),
+    ]);
     let plan = || {
         Pipeline::from_topic("lines")
             .flat_map(|v| match v {
-                Value::String(s) => s.to_lowercase().split(' ').map(|w| Value::String(w.to_owned())).collect(),
+                Value::String(s) => s
+                    .to_lowercase()
+                    .split(' ')
+                    .map(|w| Value::String(w.to_owned()))
+                    .collect(),
                 _ => Vec::new(),
             })
             .filter(|w| *w != Value::String("the".into()))
@@ -229,7 +293,10 @@ fn builder_compiles_to_the_same_results_as_sql() {
     };
     let built = run_job(&mut Job::new(plan()), &recs, &[], false);
     assert_eq!(built, run(sql, &recs));
-    assert_eq!(built[0], r#"cat|{"key":"cat","window_start":0,"window_end":10000,"count":2}|10000"#);
+    assert_eq!(
+        built[0],
+        r#"cat|{"key":"cat","window_start":0,"window_end":10000,"count":2}|10000"#
+    );
     assert_restore_equal(plan, &recs, true);
     assert_parallel_equal(plan, &recs, true);
 }

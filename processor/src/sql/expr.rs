@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    self, BinaryOperator, DataType, DuplicateTreatment, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Spanned, UnaryOperator,
+    self, BinaryOperator, DataType, DuplicateTreatment, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Spanned, UnaryOperator,
 };
 use sqlparser::tokenizer::Location;
 
@@ -89,7 +89,9 @@ pub fn function_args(f: &ast::Function) -> Result<(Vec<Option<&ast::Expr>>, bool
     let at = pos(f);
     let list = match &f.args {
         FunctionArguments::None => return Ok((Vec::new(), false)),
-        FunctionArguments::Subquery(_) => return Err(unsupported(at, "a subquery as a function argument")),
+        FunctionArguments::Subquery(_) => {
+            return Err(unsupported(at, "a subquery as a function argument"))
+        }
         FunctionArguments::List(l) => l,
     };
     if !list.clauses.is_empty() {
@@ -110,7 +112,9 @@ pub fn function_args(f: &ast::Function) -> Result<(Vec<Option<&ast::Expr>>, bool
 fn literal_string(e: &ast::Expr) -> Option<String> {
     match e {
         ast::Expr::Value(v) => match &v.value {
-            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => Some(s.clone()),
+            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
+                Some(s.clone())
+            }
             _ => None,
         },
         ast::Expr::Nested(e) => literal_string(e),
@@ -165,39 +169,85 @@ impl Compiler {
             }
             ast::Expr::IsNull(x) => Expr::IsNull(b(self.compile(x)?), false),
             ast::Expr::IsNotNull(x) => Expr::IsNull(b(self.compile(x)?), true),
-            ast::Expr::InList { expr, list, negated } => {
-                let list = list.iter().map(|x| self.compile(x)).collect::<Result<_, _>>()?;
+            ast::Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let list = list
+                    .iter()
+                    .map(|x| self.compile(x))
+                    .collect::<Result<_, _>>()?;
                 Expr::InList(b(self.compile(expr)?), list, *negated)
             }
-            ast::Expr::Between { expr, negated, low, high } => Expr::Between(
+            ast::Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => Expr::Between(
                 b(self.compile(expr)?),
                 b(self.compile(low)?),
                 b(self.compile(high)?),
                 *negated,
             ),
-            ast::Expr::Like { negated, any: false, expr, pattern, escape_char: None } => {
-                self.like(expr, pattern, *negated, false)?
-            }
-            ast::Expr::ILike { negated, any: false, expr, pattern, escape_char: None } => {
-                self.like(expr, pattern, *negated, true)?
-            }
-            ast::Expr::Case { operand, conditions, else_result, .. } => {
-                let operand = operand.as_ref().map(|o| self.compile(o)).transpose()?.map(Box::new);
+            ast::Expr::Like {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char: None,
+            } => self.like(expr, pattern, *negated, false)?,
+            ast::Expr::ILike {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char: None,
+            } => self.like(expr, pattern, *negated, true)?,
+            ast::Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let operand = operand
+                    .as_ref()
+                    .map(|o| self.compile(o))
+                    .transpose()?
+                    .map(Box::new);
                 let mut whens = Vec::with_capacity(conditions.len());
                 for c in conditions {
                     whens.push((self.compile(&c.condition)?, self.compile(&c.result)?));
                 }
-                let else_ = else_result.as_ref().map(|x| self.compile(x)).transpose()?.map(Box::new);
+                let else_ = else_result
+                    .as_ref()
+                    .map(|x| self.compile(x))
+                    .transpose()?
+                    .map(Box::new);
                 Expr::Case(operand, whens, else_)
             }
-            ast::Expr::Cast { expr, data_type, format: None, .. } => {
-                Expr::Cast(b(self.compile(expr)?), cast_type(data_type, at)?)
+            ast::Expr::Cast {
+                expr,
+                data_type,
+                format: None,
+                ..
+            } => Expr::Cast(b(self.compile(expr)?), cast_type(data_type, at)?),
+            ast::Expr::Trim {
+                expr,
+                trim_where: None,
+                trim_what: None,
+                trim_characters: None,
+            } => Expr::Func(Func::Trim, vec![self.compile(expr)?]),
+            ast::Expr::Position { expr, r#in } => {
+                Expr::Func(Func::Strpos, vec![self.compile(r#in)?, self.compile(expr)?])
             }
-            ast::Expr::Trim { expr, trim_where: None, trim_what: None, trim_characters: None } => {
-                Expr::Func(Func::Trim, vec![self.compile(expr)?])
-            }
-            ast::Expr::Position { expr, r#in } => Expr::Func(Func::Strpos, vec![self.compile(r#in)?, self.compile(expr)?]),
-            ast::Expr::Substring { expr, substring_from, substring_for, .. } => {
+            ast::Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
                 let mut args = vec![self.compile(expr)?];
                 args.push(match substring_from {
                     Some(f) => self.compile(f)?,
@@ -212,7 +262,9 @@ impl Compiler {
             ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. } => {
                 return Err(unsupported(at, "a subquery"))
             }
-            ast::Expr::Interval(_) => return Err(err(at, "an interval is only allowed in tumble/hop/session")),
+            ast::Expr::Interval(_) => {
+                return Err(err(at, "an interval is only allowed in tumble/hop/session"))
+            }
             other => {
                 let text = other.to_string();
                 let short: String = text.chars().take(40).collect();
@@ -221,11 +273,22 @@ impl Compiler {
         })
     }
 
-    fn like(&mut self, expr: &ast::Expr, pattern: &ast::Expr, negated: bool, ci: bool) -> Result<Expr, ProcessorError> {
+    fn like(
+        &mut self,
+        expr: &ast::Expr,
+        pattern: &ast::Expr,
+        negated: bool,
+        ci: bool,
+    ) -> Result<Expr, ProcessorError> {
         let at = pos(pattern);
-        let p = literal_string(pattern).ok_or_else(|| unsupported(at, "a LIKE pattern that is not a string literal"))?;
+        let p = literal_string(pattern)
+            .ok_or_else(|| unsupported(at, "a LIKE pattern that is not a string literal"))?;
         let re = like_regex(&p, ci).map_err(|e| err(at, format!("bad LIKE pattern: {e}")))?;
-        Ok(Expr::Like(Box::new(self.compile(expr)?), Arc::new(re), negated))
+        Ok(Expr::Like(
+            Box::new(self.compile(expr)?),
+            Arc::new(re),
+            negated,
+        ))
     }
 
     fn ident(&mut self, name: &str, at: Location) -> Result<Expr, ProcessorError> {
@@ -241,7 +304,10 @@ impl Compiler {
             "window_start" if g.windowed => return Ok(Expr::Col(Column::WindowStart)),
             "window_end" if g.windowed => return Ok(Expr::Col(Column::WindowEnd)),
             "window_start" | "window_end" => {
-                return Err(err(at, format!("{name} needs a window (tumble, hop or session) in GROUP BY")))
+                return Err(err(
+                    at,
+                    format!("{name} needs a window (tumble, hop or session) in GROUP BY"),
+                ))
             }
             _ => {}
         }
@@ -260,7 +326,10 @@ impl Compiler {
                 return r;
             }
         }
-        Err(err(at, format!("column {name} must appear in GROUP BY or be used in an aggregate function")))
+        Err(err(
+            at,
+            format!("column {name} must appear in GROUP BY or be used in an aggregate function"),
+        ))
     }
 
     fn function(&mut self, f: &ast::Function) -> Result<Expr, ProcessorError> {
@@ -280,7 +349,12 @@ impl Compiler {
             "tumble" | "hop" | "session" => {
                 return Err(err(at, format!("{name}(...) is only allowed in GROUP BY")))
             }
-            "unnest" => return Err(unsupported(at, "unnest in SELECT (use FROM topic, unnest(...) AS x)")),
+            "unnest" => {
+                return Err(unsupported(
+                    at,
+                    "unnest in SELECT (use FROM topic, unnest(...) AS x)",
+                ))
+            }
             _ => {}
         }
         let exprs: Vec<&ast::Expr> = args
@@ -289,21 +363,36 @@ impl Compiler {
             .collect::<Result<_, _>>()?;
         let arity = |lo: usize, hi: usize| -> Result<(), ProcessorError> {
             if exprs.len() < lo || exprs.len() > hi {
-                return Err(err(at, format!("{name} takes {lo}{} arguments, got {}", if hi > lo { "+" } else { "" }, exprs.len())));
+                return Err(err(
+                    at,
+                    format!(
+                        "{name} takes {lo}{} arguments, got {}",
+                        if hi > lo { "+" } else { "" },
+                        exprs.len()
+                    ),
+                ));
             }
             Ok(())
         };
         let func = match name.as_str() {
             "json_value" => {
                 arity(2, 2)?;
-                let p = literal_string(exprs[1]).ok_or_else(|| err(pos(exprs[1]), "json_value needs a literal path like '$.a.b'"))?;
-                let steps = parse_json_path(&p).ok_or_else(|| err(pos(exprs[1]), format!("bad JSON path {p:?}")))?;
+                let p = literal_string(exprs[1]).ok_or_else(|| {
+                    err(
+                        pos(exprs[1]),
+                        "json_value needs a literal path like '$.a.b'",
+                    )
+                })?;
+                let steps = parse_json_path(&p)
+                    .ok_or_else(|| err(pos(exprs[1]), format!("bad JSON path {p:?}")))?;
                 Func::JsonValue(Arc::new(steps))
             }
             "regexp_match" | "regexp_matches" => {
                 arity(2, 2)?;
-                let p = literal_string(exprs[1]).ok_or_else(|| err(pos(exprs[1]), "regexp_match needs a literal pattern"))?;
-                let re = regex::Regex::new(&p).map_err(|e| err(pos(exprs[1]), format!("bad regex: {e}")))?;
+                let p = literal_string(exprs[1])
+                    .ok_or_else(|| err(pos(exprs[1]), "regexp_match needs a literal pattern"))?;
+                let re = regex::Regex::new(&p)
+                    .map_err(|e| err(pos(exprs[1]), format!("bad regex: {e}")))?;
                 Func::RegexpMatch(Arc::new(re))
             }
             other => {
@@ -315,17 +404,34 @@ impl Compiler {
             }
         };
         if distinct {
-            return Err(err(at, format!("DISTINCT is only allowed in aggregates, not {name}")));
+            return Err(err(
+                at,
+                format!("DISTINCT is only allowed in aggregates, not {name}"),
+            ));
         }
-        let args = exprs.into_iter().map(|e| self.compile(e)).collect::<Result<_, _>>()?;
+        let args = exprs
+            .into_iter()
+            .map(|e| self.compile(e))
+            .collect::<Result<_, _>>()?;
         Ok(Expr::Func(func, args))
     }
 
-    fn aggregate(&mut self, f: &ast::Function, kind: AggKind, args: Vec<Option<&ast::Expr>>, distinct: bool) -> Result<Expr, ProcessorError> {
+    fn aggregate(
+        &mut self,
+        f: &ast::Function,
+        kind: AggKind,
+        args: Vec<Option<&ast::Expr>>,
+        distinct: bool,
+    ) -> Result<Expr, ProcessorError> {
         let at = pos(f);
         let name = function_name(f);
         if self.group.is_none() {
-            return Err(err(at, format!("aggregate {name} is not allowed here (only in SELECT, HAVING and ORDER BY)")));
+            return Err(err(
+                at,
+                format!(
+                    "aggregate {name} is not allowed here (only in SELECT, HAVING and ORDER BY)"
+                ),
+            ));
         }
         let (kind, arg) = match (kind, args.as_slice(), distinct) {
             (AggKind::Count, [None], false) => (AggKind::CountStar, None),
@@ -335,7 +441,11 @@ impl Compiler {
             _ => return Err(err(at, format!("{name} takes one argument"))),
         };
         let text = f.to_string();
-        if let Some(i) = self.group.as_ref().and_then(|g| g.aggs.iter().position(|(d, _)| *d == text)) {
+        if let Some(i) = self
+            .group
+            .as_ref()
+            .and_then(|g| g.aggs.iter().position(|(d, _)| *d == text))
+        {
             return Ok(Expr::Col(Column::Agg(i)));
         }
         // The argument is evaluated per input row.
@@ -357,7 +467,9 @@ fn literal(v: &ast::Value, at: Location) -> Result<Value, ProcessorError> {
             Ok(i) => Value::Int(i),
             Err(_) => Value::Float(n.parse().map_err(|_| err(at, format!("bad number {n}")))?),
         },
-        ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => Value::String(s.clone()),
+        ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {
+            Value::String(s.clone())
+        }
         ast::Value::Boolean(b) => Value::Bool(*b),
         ast::Value::Null => Value::Null,
         other => return Err(unsupported(at, format!("the literal {other}"))),
@@ -368,8 +480,11 @@ fn cast_type(t: &DataType, at: Location) -> Result<CastType, ProcessorError> {
     let name = t.to_string().to_lowercase();
     let base = name.split('(').next().unwrap_or("").trim();
     Ok(match base {
-        "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int4" | "int8" | "int64" => CastType::Int,
-        "float" | "double" | "double precision" | "real" | "decimal" | "numeric" | "float8" | "float4" | "float64" => CastType::Float,
+        "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int4" | "int8" | "int64" => {
+            CastType::Int
+        }
+        "float" | "double" | "double precision" | "real" | "decimal" | "numeric" | "float8"
+        | "float4" | "float64" => CastType::Float,
         "text" | "varchar" | "string" | "char" | "character varying" => CastType::Text,
         "boolean" | "bool" => CastType::Bool,
         _ => return Err(unsupported(at, format!("CAST to {name}"))),
@@ -398,17 +513,24 @@ pub fn interval_ms(e: &ast::Expr) -> Result<i64, ProcessorError> {
         }
         ast::Expr::Value(v) => match &v.value {
             ast::Value::Number(n, _) => n.parse().map_err(|_| err(at, format!("bad duration {n}"))),
-            ast::Value::SingleQuotedString(s) => duration_ms(s).ok_or_else(|| err(at, format!("bad duration {s:?}"))),
+            ast::Value::SingleQuotedString(s) => {
+                duration_ms(s).ok_or_else(|| err(at, format!("bad duration {s:?}")))
+            }
             _ => Err(err(at, "expected an interval")),
         },
-        _ => Err(err(at, "expected an interval such as interval '10 seconds'")),
+        _ => Err(err(
+            at,
+            "expected an interval such as interval '10 seconds'",
+        )),
     }
 }
 
 /// Parse `5 seconds`, `100 ms`, `2 minutes`, `1h`, `250` (ms).
 pub fn duration_ms(s: &str) -> Option<i64> {
     let s = s.trim().to_lowercase();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.trim().parse().ok()?;
     let unit = unit.trim();

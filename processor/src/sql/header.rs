@@ -43,17 +43,30 @@ pub fn parse_header(sql: &str) -> Result<Header, ProcessorError> {
         .iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))
         .collect();
-    let end_loc = toks.last().map_or(Location { line: 1, column: 1 }, |t| t.span.end);
+    let end_loc = toks
+        .last()
+        .map_or(Location { line: 1, column: 1 }, |t| t.span.end);
     let mut i = 0;
     let at = |i: usize| toks.get(i).map_or(end_loc, |t| t.span.start);
     let expect = |i: usize, kw: &str| -> Result<(), ProcessorError> {
         match toks.get(i) {
             Some(t) if is_word(t, kw) => Ok(()),
-            Some(t) => Err(err(t.span.start, format!("expected {kw}, found {}", t.token))),
-            None => Err(err(end_loc, format!("expected {kw}, found end of statement"))),
+            Some(t) => Err(err(
+                t.span.start,
+                format!("expected {kw}, found {}", t.token),
+            )),
+            None => Err(err(
+                end_loc,
+                format!("expected {kw}, found end of statement"),
+            )),
         }
     };
-    expect(i, "CREATE").map_err(|_| err(at(0), "expected CREATE JOB name [WITH (...)] AS INSERT INTO ..."))?;
+    expect(i, "CREATE").map_err(|_| {
+        err(
+            at(0),
+            "expected CREATE JOB name [WITH (...)] AS INSERT INTO ...",
+        )
+    })?;
     i += 1;
     expect(i, "JOB")?;
     i += 1;
@@ -88,7 +101,11 @@ pub fn parse_header(sql: &str) -> Result<Header, ProcessorError> {
                 _ => return Err(err(at(i), format!("expected a value for option {name}"))),
             };
             i += 1;
-            options.push(JobOption { name, value, at: nat });
+            options.push(JobOption {
+                name,
+                value,
+                at: nat,
+            });
             match toks.get(i).map(|t| &t.token) {
                 Some(Token::Comma) => i += 1,
                 Some(Token::RParen) => break,
@@ -131,8 +148,10 @@ mod tests {
 
     #[test]
     fn header_is_parsed_and_blanked() {
-        let h = parse_header("CREATE JOB j WITH (emit = 'final', grace = '5 seconds') AS\nINSERT INTO t SELECT 1")
-            .expect("header");
+        let h = parse_header(
+            "CREATE JOB j WITH (emit = 'final', grace = '5 seconds') AS\nINSERT INTO t SELECT 1",
+        )
+        .expect("header");
         assert_eq!(h.name, "j");
         assert_eq!(h.options.len(), 2);
         assert_eq!(h.options[1].value, "5 seconds");
@@ -143,6 +162,13 @@ mod tests {
     #[test]
     fn missing_as_is_positioned() {
         let e = parse_header("CREATE JOB j\n  INSERT INTO t SELECT 1").expect_err("no AS");
-        assert_eq!(e, ProcessorError::Sql { line: 2, column: 3, reason: "expected AS, found INSERT".into() });
+        assert_eq!(
+            e,
+            ProcessorError::Sql {
+                line: 2,
+                column: 3,
+                reason: "expected AS, found INSERT".into()
+            }
+        );
     }
 }

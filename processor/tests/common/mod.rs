@@ -39,7 +39,12 @@ pub fn lines(texts: &[(i64, &str)]) -> Vec<Record> {
 
 /// Run `records` through `job`, flushing after the records whose index is in `flush_after`
 /// and at the end; then `finish` if asked. Returns every result line in order.
-pub fn run_job(job: &mut Job, records: &[Record], flush_after: &[usize], finish: bool) -> Vec<String> {
+pub fn run_job(
+    job: &mut Job,
+    records: &[Record],
+    flush_after: &[usize],
+    finish: bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (i, r) in records.iter().enumerate() {
         out.extend(results(job.process(r).expect("process")));
@@ -62,7 +67,12 @@ pub fn run(sql: &str, records: &[Record]) -> Vec<String> {
 /// Outputs are identical when the job is restored from its changelog after each cut point.
 pub fn assert_restore_equal(plan: impl Fn() -> Plan, records: &[Record], finish: bool) {
     let mut whole = Job::new(plan());
-    for cut in [1, records.len() / 3, records.len() / 2, records.len().saturating_sub(1)] {
+    for cut in [
+        1,
+        records.len() / 3,
+        records.len() / 2,
+        records.len().saturating_sub(1),
+    ] {
         if cut == 0 || cut >= records.len() {
             continue;
         }
