@@ -145,6 +145,55 @@ mod tests {
     }
 
     #[test]
+    fn parses_group_commands() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["x", "group"], args].concat());
+        assert!(parse(&["list", "--state", "Stable"]).is_ok());
+        assert!(parse(&["describe", "g"]).is_ok());
+        let ok = parse(&["reset-offsets", "g", "--topic", "t:0,1", "--shift-by", "-2"]).unwrap();
+        let Command::Group(g) = ok.cmd else {
+            panic!("not group")
+        };
+        let group::GroupAction::ResetOffsets(r) = g.action else {
+            panic!("not reset")
+        };
+        assert_eq!(r.target.shift_by, Some(-2));
+        assert!(!r.execute);
+        // Exactly one target; --execute and --dry-run exclude each other.
+        assert!(parse(&["reset-offsets", "g", "--topic", "t"]).is_err());
+        assert!(parse(&[
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-earliest",
+            "--to-latest"
+        ])
+        .is_err());
+        assert!(parse(&[
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-latest",
+            "--execute",
+            "--dry-run"
+        ])
+        .is_err());
+        assert!(parse(&[
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-datetime",
+            "soon"
+        ])
+        .is_err());
+        assert!(
+            Cli::try_parse_from(["x", "consume", "t", "--group", "g", "--partition", "0"]).is_err()
+        );
+    }
+
+    #[test]
     fn error_line_is_one_line() {
         let e = anyhow::Error::new(crate::ClientError::UnknownTopic("x".into()));
         assert_eq!(
