@@ -83,27 +83,41 @@ fn run_tool(tool: millrace_client::cli::Command) -> std::process::ExitCode {
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    let node = Node::start(config).await?;
+    // Handlers first: a SIGTERM that arrives while the node starts (or right
+    // after its port opens) must still mean a clean shutdown, not death.
     let shutdown = CancellationToken::new();
+    let signals = Signals::install()?;
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutting down");
         signal.cancel();
     });
+    let node = Node::start(config).await?;
     node.run(shutdown).await;
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// SIGTERM and SIGINT, registered up front.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }
 

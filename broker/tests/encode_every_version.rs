@@ -19,24 +19,24 @@ fn sample(key: ApiKey, topic: &str) -> RequestKind {
                     .with_partition_data(vec![produce_request::PartitionProduceData::default()]),
             ]))
         }
-        ApiKey::Fetch => RequestKind::Fetch(
-            FetchRequest::default()
-                .with_max_bytes(1 << 20)
-                .with_topics(vec![fetch_request::FetchTopic::default()
+        ApiKey::Fetch => {
+            RequestKind::Fetch(FetchRequest::default().with_max_bytes(1 << 20).with_topics(
+                vec![fetch_request::FetchTopic::default()
                     .with_topic(name)
                     .with_partitions(vec![
                         fetch_request::FetchPartition::default().with_partition_max_bytes(1 << 20)
-                    ])]),
-        ),
-        ApiKey::ListOffsets => RequestKind::ListOffsets(
-            ListOffsetsRequest::default().with_topics(vec![
+                    ])],
+            ))
+        }
+        ApiKey::ListOffsets => {
+            RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
                 list_offsets_request::ListOffsetsTopic::default()
                     .with_name(name)
                     .with_partitions(vec![
                         list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1)
                     ]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default()),
         ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
         ApiKey::CreateTopics => {

@@ -54,8 +54,6 @@ fn sigterm_after_serving_exits_zero() {
 }
 
 #[test]
-#[ignore = "broker bug: the SIGTERM handler is installed only after the listener accepts, \
-            so a SIGTERM right after the port opens kills the process (signal 15, not exit 0)"]
 fn sigterm_right_after_the_port_opens_exits_zero() {
     let mut broker = BrokerProcess::start(&[]);
     let status = broker.stop();

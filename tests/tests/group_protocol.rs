@@ -510,10 +510,6 @@ async fn group_state_and_offsets_survive_kill_9() {
 }
 
 #[test]
-#[ignore = "broker bug: a static member rejoining in a Stable group with different \
-            subscription metadata starts a rebalance (new generation) instead of keeping the \
-            generation as Kafka does (it rebalances only if the selected protocol changes); \
-            the Java client always sends new metadata, so its static restarts rebalance everyone"]
 fn static_rejoin_with_new_metadata_keeps_the_generation() {
     let broker = start_broker();
     let mut c = RawClient::connect(broker.addr());

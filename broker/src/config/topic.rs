@@ -316,7 +316,6 @@ pub fn log_config(server: &ServerConfig, overrides: &BTreeMap<String, String>) -
         delete_retention_ms: long("delete.retention.ms", defaults.delete_retention_ms),
         message_timestamp_type_log_append: e.get("message.timestamp.type").map(String::as_str)
             == Some("LogAppendTime"),
-        ..defaults
     }
 }
 

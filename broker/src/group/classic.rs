@@ -241,7 +241,14 @@ impl Group {
         old.fail_join(code(ResponseError::FencedInstanceId));
         old.fail_sync(code(ResponseError::FencedInstanceId));
         let new_id = Self::new_member_id(&iid);
-        let unchanged = old.protocols == req.protocols;
+        // Kafka rebalances a returning static member's group only if the
+        // protocol it would select changes; new metadata alone (clients send
+        // fresh bytes on every start) does not.
+        let protocol_kept = self
+            .protocol
+            .as_ref()
+            .is_some_and(|p| req.protocols.iter().any(|(n, _)| n == p));
+        old.protocols = req.protocols.clone();
         old.id = new_id.clone();
         old.client_id = req.client_id.clone();
         old.client_host = req.client_host.clone();
@@ -253,7 +260,10 @@ impl Group {
         if self.leader.as_deref() == Some(old_id.as_str()) {
             self.leader = Some(new_id.clone());
         }
-        if self.state == GroupState::Stable && unchanged {
+        if self.state == GroupState::Stable
+            && protocol_kept
+            && self.select_protocol() == self.protocol
+        {
             // Same subscription: no rebalance for the others (KIP-345).
             let mut result = self.join_result_for(&new_id);
             result.members.clear();
@@ -372,7 +382,7 @@ impl Group {
         }
         self.generation += 1;
         if self.members.is_empty() {
-            self.to_empty();
+            self.become_empty();
             return true;
         }
         self.protocol = self.select_protocol();
@@ -408,7 +418,7 @@ impl Group {
         true
     }
 
-    fn to_empty(&mut self) {
+    fn become_empty(&mut self) {
         self.state = GroupState::Empty;
         self.protocol = None;
         self.protocol_type = None;
@@ -628,7 +638,7 @@ impl Group {
             if self.state != GroupState::Empty {
                 self.generation += 1;
             }
-            self.to_empty();
+            self.become_empty();
         } else {
             if self.state != GroupState::PreparingRebalance {
                 self.prepare_rebalance(now_ms, cfg);

@@ -7,8 +7,8 @@
 //! rebuilds its state from that topic at start.
 
 pub mod assignor;
+pub mod classic;
 pub mod consumer;
-pub mod group;
 pub mod member;
 pub mod store;
 #[cfg(test)]
@@ -22,7 +22,7 @@ use kafka_protocol::ResponseError;
 use crate::replica::ReplicaManager;
 use crate::topics::NewTopic;
 use crate::{Broker, BrokerError, ServerConfig};
-pub use group::{
+pub use classic::{
     CommittedOffset, Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome,
 };
 use store::{StoredGroup, StoredKey, StoredMember, StoredValue};

@@ -13,7 +13,7 @@ use kafka_protocol::records::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::group::CommittedOffset;
+use super::classic::CommittedOffset;
 
 pub const TOPIC: &str = "__consumer_offsets";
 
@@ -129,7 +129,7 @@ pub fn partition_for(group: &str, partitions: u32) -> i32 {
     }
     // Kafka's Utils.abs maps i32::MIN to 0.
     let h = if h == i32::MIN { 0 } else { h.abs() };
-    (h % partitions.max(1) as i32) as i32
+    h % partitions.max(1) as i32
 }
 
 #[cfg(test)]

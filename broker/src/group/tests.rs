@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
-use super::group::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome};
+use super::classic::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome};
 use super::member::{JoinResult, SyncResult};
 
 const CFG: GroupConfig = GroupConfig {
@@ -200,6 +200,23 @@ fn static_member_restart_keeps_assignment_without_rebalance() {
         g.heartbeat(&a2.member_id, Some("i2"), 1, 7),
         Err(ResponseError::FencedInstanceId)
     );
+}
+
+#[test]
+fn static_member_restart_with_new_metadata_keeps_the_generation() {
+    let mut g = Group::new("g");
+    let a = now(g.join(req("", Some("i1")), 0, CFG));
+    sync_now(sync(&mut g, &a.member_id, 1, vec![], 0));
+    let mut again = req("", Some("i1"));
+    again.protocols = vec![("range".into(), Bytes::from_static(b"fresh bytes of a new process"))];
+    let a2 = now(g.join(again, 5, CFG));
+    assert_eq!((a2.error, a2.generation), (0, 1));
+    assert_eq!(g.state, GroupState::Stable);
+    // A protocol the group does not share is refused, and the group stays as it was.
+    let mut other = req("", Some("i1"));
+    other.protocols = vec![("roundrobin".into(), Bytes::new())];
+    assert_eq!(now(g.join(other, 6, CFG)).error, ResponseError::InconsistentGroupProtocol.code());
+    assert_eq!((g.state, g.generation), (GroupState::Stable, 1));
 }
 
 #[test]
