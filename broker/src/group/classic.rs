@@ -418,10 +418,11 @@ impl Group {
         true
     }
 
+    /// No members left. The protocol type stays, as in Kafka, so that tools
+    /// listing consumer groups still see an empty one.
     fn become_empty(&mut self) {
         self.state = GroupState::Empty;
         self.protocol = None;
-        self.protocol_type = None;
         self.leader = None;
     }
 

@@ -162,6 +162,7 @@ fn expired_session_and_leave_rebalance_or_empty_the_group() {
     sync_now(sync(&mut g, &b.member_id, b.generation, vec![], 20_000));
     assert_eq!(g.leave(&b.member_id, None, 20_001, CFG), Ok(()));
     assert_eq!(g.state, GroupState::Empty);
+    assert_eq!(g.protocol_type.as_deref(), Some("consumer"), "kept for tools that list consumer groups");
     assert_eq!(
         g.leave(&b.member_id, None, 20_002, CFG),
         Err(ResponseError::UnknownMemberId)
