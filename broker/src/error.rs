@@ -57,6 +57,8 @@ fn metadata_code(e: &MetadataError) -> ResponseError {
         MetadataError::TopicExists(_) => ResponseError::TopicAlreadyExists,
         MetadataError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        MetadataError::JobExists(_) => ResponseError::InvalidRequest,
+        MetadataError::UnknownJob(_) => ResponseError::InvalidRequest,
         MetadataError::Io { .. } | MetadataError::Encode(_) => ResponseError::UnknownServerError,
     }
 }

@@ -17,6 +17,14 @@ pub struct TopicImage {
     pub configs: BTreeMap<String, String>,
 }
 
+/// One stream processing job as the metadata knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobImage {
+    pub name: String,
+    pub sql: String,
+    pub paused: bool,
+}
+
 /// Cluster metadata at one point of the log.
 #[derive(Debug, Clone, Default)]
 pub struct MetadataImage {
@@ -25,6 +33,8 @@ pub struct MetadataImage {
     pub topic_ids: HashMap<uuid::Uuid, String>,
     /// Producer ids below this are reserved.
     pub producer_ids_next: i64,
+    /// Stream processing jobs by name.
+    pub jobs: BTreeMap<String, Arc<JobImage>>,
     /// Records applied so far (the image's log position).
     pub version: u64,
 }
@@ -32,6 +42,10 @@ pub struct MetadataImage {
 impl MetadataImage {
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.topics.get(name)
+    }
+
+    pub fn job(&self, name: &str) -> Option<&Arc<JobImage>> {
+        self.jobs.get(name)
     }
 
     pub fn topic_by_id(&self, id: &uuid::Uuid) -> Option<&Arc<TopicImage>> {
@@ -98,6 +112,33 @@ impl MetadataImage {
             MetadataRecord::AllocateProducerIds { next: n } => {
                 next.producer_ids_next = next.producer_ids_next.max(*n);
             }
+            MetadataRecord::CreateJob { name, sql } => {
+                if next.jobs.contains_key(name) {
+                    return Err(MetadataError::JobExists(name.clone()));
+                }
+                next.jobs.insert(
+                    name.clone(),
+                    Arc::new(JobImage {
+                        name: name.clone(),
+                        sql: sql.clone(),
+                        paused: false,
+                    }),
+                );
+            }
+            MetadataRecord::DeleteJob { name } => {
+                next.jobs
+                    .remove(name)
+                    .ok_or_else(|| MetadataError::UnknownJob(name.clone()))?;
+            }
+            MetadataRecord::SetJobPaused { name, paused } => {
+                let mut j = (**next
+                    .jobs
+                    .get(name)
+                    .ok_or_else(|| MetadataError::UnknownJob(name.clone()))?)
+                .clone();
+                j.paused = *paused;
+                next.jobs.insert(name.clone(), Arc::new(j));
+            }
         }
         Ok(next)
     }
@@ -159,5 +200,40 @@ mod tests {
             .unwrap();
         assert!(i.topic("a").is_none() && i.topic_by_id(&id).is_none());
         assert_eq!(i.version, 4);
+    }
+
+    #[test]
+    fn create_pause_delete_job() {
+        let create = MetadataRecord::CreateJob {
+            name: "j".into(),
+            sql: "CREATE JOB j AS ...".into(),
+        };
+        let i = MetadataImage::default().apply(&create).unwrap();
+        assert_eq!(i.job("j").unwrap().sql, "CREATE JOB j AS ...");
+        assert!(!i.job("j").unwrap().paused);
+        assert!(matches!(i.apply(&create), Err(MetadataError::JobExists(_))));
+        let i = i
+            .apply(&MetadataRecord::SetJobPaused {
+                name: "j".into(),
+                paused: true,
+            })
+            .unwrap();
+        assert!(i.job("j").unwrap().paused);
+        assert!(matches!(
+            i.apply(&MetadataRecord::SetJobPaused {
+                name: "x".into(),
+                paused: true
+            }),
+            Err(MetadataError::UnknownJob(_))
+        ));
+        let i = i
+            .apply(&MetadataRecord::DeleteJob { name: "j".into() })
+            .unwrap();
+        assert!(i.job("j").is_none());
+        assert!(matches!(
+            i.apply(&MetadataRecord::DeleteJob { name: "j".into() }),
+            Err(MetadataError::UnknownJob(_))
+        ));
+        assert_eq!(i.version, 3);
     }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-pub use image::{MetadataImage, TopicImage};
+pub use image::{JobImage, MetadataImage, TopicImage};
 pub use record::MetadataRecord;
 
 /// Producer ids are reserved in blocks so that a restart never reuses one.
@@ -30,6 +30,10 @@ pub enum MetadataError {
     UnknownTopic(String),
     #[error("{0}")]
     InvalidPartitions(String),
+    #[error("job '{0}' already exists")]
+    JobExists(String),
+    #[error("job '{0}' does not exist")]
+    UnknownJob(String),
     #[error("metadata log {path}: {source}")]
     Io {
         path: String,

@@ -36,4 +36,16 @@ pub enum MetadataRecord {
     AllocateProducerIds {
         next: i64,
     },
+    /// A stream processing job; `sql` compiled when it was submitted.
+    CreateJob {
+        name: String,
+        sql: String,
+    },
+    DeleteJob {
+        name: String,
+    },
+    SetJobPaused {
+        name: String,
+        paused: bool,
+    },
 }
