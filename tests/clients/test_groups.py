@@ -247,13 +247,6 @@ def test_java_restarted_member_resumes_from_the_committed_offset(broker, java_cl
     assert_exactly_once(got1 + got2, 50, 2)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "broker bug: a static member that rejoins with different subscription metadata (the Java "
-    "client always sends a new generation/owned partitions) triggers a rebalance of the whole "
-    "group; Kafka only rebalances when the selected protocol changes "
-    "(tests/tests/group_protocol.rs static_rejoin_with_new_metadata_keeps_the_generation, "
-    "deterministic). Not strict: whether the Java member's last JoinGroup carried metadata that "
-    "differs from a fresh process's depends on join timing, so it sometimes passes"))
 def test_java_static_member_restart_keeps_its_partitions_without_a_rebalance(
         broker, java_classpath, members):
     topic, group = topic_name("jstatic"), topic_name("g-jstatic")
