@@ -175,20 +175,7 @@ impl GroupCoordinator {
 
     /// Forgets a group's stored state (DeleteGroups).
     pub fn forget(&self, replicas: &ReplicaManager, g: &Group) -> Result<(), BrokerError> {
-        let mut entries: Vec<(StoredKey, Option<StoredValue>)> = g
-            .offsets
-            .keys()
-            .map(|(t, p)| {
-                (
-                    StoredKey::Offset {
-                        group: g.id.clone(),
-                        topic: t.clone(),
-                        partition: *p,
-                    },
-                    None,
-                )
-            })
-            .collect();
+        let mut entries = offset_tombstones(&g.id, g.offsets.keys());
         entries.push((
             StoredKey::Group {
                 group: g.id.clone(),
@@ -221,19 +208,7 @@ impl GroupCoordinator {
                     .filter(|(_, o)| o.commit_ms < cutoff)
                     .map(|(k, _)| k.clone())
                     .collect();
-                let entries: Vec<_> = expired
-                    .iter()
-                    .map(|(t, p)| {
-                        (
-                            StoredKey::Offset {
-                                group: g.id.clone(),
-                                topic: t.clone(),
-                                partition: *p,
-                            },
-                            None,
-                        )
-                    })
-                    .collect();
+                let entries = offset_tombstones(&g.id, expired.iter());
                 if self.append(replicas, &g.id, &entries).is_ok() {
                     for k in &expired {
                         g.offsets.remove(k);
@@ -263,6 +238,22 @@ impl GroupCoordinator {
             }
         }
     }
+}
+
+/// Tombstones that delete committed offsets of `group`.
+fn offset_tombstones<'a>(
+    group: &str,
+    keys: impl Iterator<Item = &'a (String, i32)>,
+) -> Vec<(StoredKey, Option<StoredValue>)> {
+    keys.map(|(topic, partition)| {
+        let key = StoredKey::Offset {
+            group: group.to_string(),
+            topic: topic.clone(),
+            partition: *partition,
+        };
+        (key, None)
+    })
+    .collect()
 }
 
 fn snapshot(g: &Group) -> StoredGroup {

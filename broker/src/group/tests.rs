@@ -162,7 +162,11 @@ fn expired_session_and_leave_rebalance_or_empty_the_group() {
     sync_now(sync(&mut g, &b.member_id, b.generation, vec![], 20_000));
     assert_eq!(g.leave(&b.member_id, None, 20_001, CFG), Ok(()));
     assert_eq!(g.state, GroupState::Empty);
-    assert_eq!(g.protocol_type.as_deref(), Some("consumer"), "kept for tools that list consumer groups");
+    assert_eq!(
+        g.protocol_type.as_deref(),
+        Some("consumer"),
+        "kept for tools that list consumer groups"
+    );
     assert_eq!(
         g.leave(&b.member_id, None, 20_002, CFG),
         Err(ResponseError::UnknownMemberId)
@@ -209,14 +213,20 @@ fn static_member_restart_with_new_metadata_keeps_the_generation() {
     let a = now(g.join(req("", Some("i1")), 0, CFG));
     sync_now(sync(&mut g, &a.member_id, 1, vec![], 0));
     let mut again = req("", Some("i1"));
-    again.protocols = vec![("range".into(), Bytes::from_static(b"fresh bytes of a new process"))];
+    again.protocols = vec![(
+        "range".into(),
+        Bytes::from_static(b"fresh bytes of a new process"),
+    )];
     let a2 = now(g.join(again, 5, CFG));
     assert_eq!((a2.error, a2.generation), (0, 1));
     assert_eq!(g.state, GroupState::Stable);
     // A protocol the group does not share is refused, and the group stays as it was.
     let mut other = req("", Some("i1"));
     other.protocols = vec![("roundrobin".into(), Bytes::new())];
-    assert_eq!(now(g.join(other, 6, CFG)).error, ResponseError::InconsistentGroupProtocol.code());
+    assert_eq!(
+        now(g.join(other, 6, CFG)).error,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
     assert_eq!((g.state, g.generation), (GroupState::Stable, 1));
 }
 

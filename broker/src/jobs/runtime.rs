@@ -1,0 +1,109 @@
+//! [`JobRuntime`]: keeps one [`JobTask`] running per unpaused job of the
+//! metadata image, following `controller.subscribe()`. A job whose task
+//! fails or panics is marked failed; other jobs and the broker go on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::status::{JobState, StatusBoard};
+use super::task::JobTask;
+use crate::metadata::JobImage;
+use crate::Broker;
+
+struct Running {
+    job: Arc<JobImage>,
+    cancel: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+/// The supervisor of job tasks on this node.
+pub struct JobRuntime {
+    broker: Arc<Broker>,
+    running: HashMap<String, Running>,
+}
+
+impl JobRuntime {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        JobRuntime {
+            broker,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Follows the metadata until `shutdown`, then stops every task.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut images = self.broker.controller.subscribe();
+        loop {
+            let image = images.borrow_and_update().clone();
+            self.reconcile(&image.jobs);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = images.changed() => if r.is_err() { break },
+            }
+        }
+        for (_, r) in self.running.drain() {
+            r.cancel.cancel();
+            let _ = r.handle.await;
+        }
+    }
+
+    fn reconcile(&mut self, jobs: &std::collections::BTreeMap<String, Arc<JobImage>>) {
+        let status = &self.broker.job_status;
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, r)| jobs.get(*name).is_none_or(|j| j.paused || j.sql != r.job.sql))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(r) = self.running.remove(&name) {
+                r.cancel.cancel();
+                tracing::info!(job = %name, "stopping job task");
+            }
+        }
+        for s in status.all() {
+            if !jobs.contains_key(&s.name) {
+                status.remove(&s.name);
+            }
+        }
+        for (name, job) in jobs {
+            if job.paused {
+                status.update(name, &job.sql, |s| s.state = JobState::Paused);
+                continue;
+            }
+            if self.running.contains_key(name) {
+                continue;
+            }
+            let cancel = CancellationToken::new();
+            let task = JobTask {
+                broker: self.broker.clone(),
+                status: Arc::new(StatusBoardRef(self.broker.clone())).board(),
+                name: name.clone(),
+                sql: job.sql.clone(),
+                cancel: cancel.clone(),
+            };
+            let (board, n, sql) = (self.broker.clone(), name.clone(), job.sql.clone());
+            let handle = tokio::spawn(async move {
+                if let Err(e) = tokio::spawn(task.run()).await {
+                    tracing::error!(job = %n, error = %e, "job task panicked");
+                    board.job_status.update(&n, &sql, |s| {
+                        s.state = JobState::Failed;
+                        s.last_error = Some(format!("job task panicked: {e}"));
+                    });
+                }
+            });
+            tracing::info!(job = %name, "started job task");
+            self.running.insert(
+                name.clone(),
+                Running {
+                    job: job.clone(),
+                    cancel,
+                    handle,
+                },
+            );
+        }
+    }
+}
