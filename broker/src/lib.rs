@@ -40,6 +40,8 @@ pub struct Broker {
     pub controller: metadata::Controller,
     pub replicas: replica::ReplicaManager,
     pub groups: group::GroupCoordinator,
+    /// What each stream processing job's task last reported.
+    pub job_status: Arc<jobs::StatusBoard>,
 }
 
 /// Wall-clock milliseconds since the epoch, the unit of Kafka timestamps.

@@ -73,6 +73,7 @@ GROUP BY word, tumble(interval '10 seconds');";
             config,
             controller,
             groups,
+            job_status: Default::default(),
         }
     }
 

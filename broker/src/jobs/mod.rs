@@ -1,5 +1,7 @@
 //! Stream processing jobs on the broker: the admin operations that turn job
-//! submissions into metadata records (`admin`), and their error (`error`).
+//! submissions into metadata records (`admin`), their error (`error`), the
+//! supervisor that runs a task per job (`runtime`), one job's consume-process-
+//! commit loop (`task`), and the status board the admin API reads (`status`).
 //!
 //! A job is cluster metadata (`MetadataRecord::CreateJob` and friends); the
 //! SQL is compiled with `millrace_processor::compile` before it is accepted,
@@ -7,5 +9,10 @@
 
 pub mod admin;
 pub mod error;
+pub mod runtime;
+pub mod status;
+pub mod task;
 
 pub use error::JobAdminError;
+pub use runtime::JobRuntime;
+pub use status::{JobState, JobStatus, StatusBoard};

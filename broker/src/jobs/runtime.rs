@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::status::{JobState, StatusBoard};
+use super::status::JobState;
 use super::task::JobTask;
 use crate::metadata::JobImage;
 use crate::Broker;
@@ -55,7 +55,10 @@ impl JobRuntime {
         let stale: Vec<String> = self
             .running
             .iter()
-            .filter(|(name, r)| jobs.get(*name).is_none_or(|j| j.paused || j.sql != r.job.sql))
+            .filter(|(name, r)| {
+                jobs.get(*name)
+                    .is_none_or(|j| j.paused || j.sql != r.job.sql)
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
@@ -80,7 +83,7 @@ impl JobRuntime {
             let cancel = CancellationToken::new();
             let task = JobTask {
                 broker: self.broker.clone(),
-                status: Arc::new(StatusBoardRef(self.broker.clone())).board(),
+                status: self.broker.job_status.clone(),
                 name: name.clone(),
                 sql: job.sql.clone(),
                 cancel: cancel.clone(),

@@ -152,7 +152,9 @@ impl JobTask {
             state,
         };
         self.set(|s| s.state = JobState::Running);
-        let result = self.consume(&client, &producer, &mut consumer, &mut run).await;
+        let result = self
+            .consume(&client, &producer, &mut consumer, &mut run)
+            .await;
         if let Err(e) = consumer.close().await {
             tracing::debug!(job = %self.name, error = %e, "leaving the group failed");
         }
@@ -194,7 +196,10 @@ impl JobTask {
             }
             for r in records {
                 if *r.topic != *run.plan.source
-                    || run.restored.get(&r.partition).is_some_and(|o| r.offset < *o)
+                    || run
+                        .restored
+                        .get(&r.partition)
+                        .is_some_and(|o| r.offset < *o)
                 {
                     continue;
                 }
@@ -253,7 +258,11 @@ impl JobTask {
                     continue;
                 }
             };
-            deliveries.push(producer.send_record(topic, None, producer_record(r)).await?);
+            deliveries.push(
+                producer
+                    .send_record(topic, None, producer_record(r))
+                    .await?,
+            );
         }
         for d in deliveries.drain(..) {
             d.await.context("writing results")?;
@@ -283,7 +292,10 @@ impl JobTask {
         }
         let mut lag = 0;
         for (p, o) in &positions {
-            if let Ok(end) = client.list_offsets(&run.plan.source, *p, OffsetSpec::Latest).await {
+            if let Ok(end) = client
+                .list_offsets(&run.plan.source, *p, OffsetSpec::Latest)
+                .await
+            {
                 lag += (end.offset - o).max(0);
             }
         }
@@ -307,7 +319,12 @@ impl JobTask {
     }
 
     /// Creates a topic the job writes unless it exists.
-    fn ensure_topic(&self, name: &str, partitions: Option<i32>, compacted: bool) -> anyhow::Result<()> {
+    fn ensure_topic(
+        &self,
+        name: &str,
+        partitions: Option<i32>,
+        compacted: bool,
+    ) -> anyhow::Result<()> {
         if self.broker.controller.image().topic(name).is_some() {
             return Ok(());
         }
@@ -356,7 +373,10 @@ async fn restore(
     plan: Plan,
     topic: &str,
 ) -> Result<(Job, BTreeMap<i32, i64>), Stop> {
-    let end = client.list_offsets(topic, 0, OffsetSpec::Latest).await?.offset;
+    let end = client
+        .list_offsets(topic, 0, OffsetSpec::Latest)
+        .await?
+        .offset;
     let mut entries = Vec::new();
     let mut positions = BTreeMap::new();
     if end > 0 {
