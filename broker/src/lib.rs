@@ -11,6 +11,7 @@
 //! - [`server`], [`connection`]: listener and per-connection request loop.
 //! - [`handlers`]: one file per Kafka API, all of the same shape.
 //! - [`error`]: the crate's error type and the one map to Kafka error codes.
+//! - [`http`]: the admin HTTP listener (health, Prometheus metrics, jobs API).
 //! - [`jobs`]: stream processing jobs as metadata (create/delete/pause over the controller).
 //! - [`topics`]: topic lifecycle (create, delete, grow, reconfigure) over the controller.
 //! - [`tasks`]: background work (retention, flush, compaction).
@@ -21,6 +22,7 @@ pub mod connection;
 pub mod error;
 pub mod group;
 pub mod handlers;
+pub mod http;
 pub mod jobs;
 pub mod metadata;
 pub mod node;

@@ -98,6 +98,7 @@ impl Node {
             tracing::info!(%addr, advertised = ?self.broker.config.advertised(), "listening for Kafka clients");
             tracker.spawn(server::serve(self.broker.clone(), l, shutdown.clone()));
         }
+        tracker.spawn(crate::http::serve(self.broker.clone(), shutdown.clone()));
         tracker.spawn(crate::jobs::JobRuntime::new(self.broker.clone()).run(shutdown.clone()));
         tracker.close();
         tracker.wait().await;

@@ -51,18 +51,19 @@ impl Broker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::ServerConfig;
     use crate::metadata::Controller;
 
-    const WORDCOUNT: &str = "CREATE JOB wordcount WITH (emit = 'final', grace = '0 seconds') AS
+    pub(crate) const WORDCOUNT: &str =
+        "CREATE JOB wordcount WITH (emit = 'final', grace = '0 seconds') AS
 INSERT INTO wordcount_10s
 SELECT word, window_start, window_end, count(*) AS n
 FROM lines, unnest(split(lower(value), ' ')) AS word
 GROUP BY word, tumble(interval '10 seconds');";
 
-    fn broker(dir: &std::path::Path) -> Broker {
+    pub(crate) fn broker(dir: &std::path::Path) -> Broker {
         let (config, _) =
             ServerConfig::load(None, &[format!("log.dirs={}", dir.display())], Vec::new()).unwrap();
         let controller = Controller::open(&dir.join("__cluster_metadata-0"), None).unwrap();
