@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The test command: builds the broker binary, runs every crate's tests
-# (`cargo test --workspace`, including the integration tests in tests/), then
-# the client suite in tests/clients (kafka-python, kcat, the Java client) with
-# pytest. Exits non-zero if anything failed. Installs nothing: on a new machine
-# run `apt-get install kcat` and `scripts/setup-clients.sh` first (.ci/run does).
+# The test command (the one README.md names):
+#   bash scripts/test.sh --install   install what the tests need, then test
+#   bash scripts/test.sh             test only (fails fast, naming what is missing)
+# Builds the broker binary, runs every crate's tests (`cargo test --workspace`,
+# including the integration tests in tests/), then the client suite in
+# tests/clients (kafka-python, kcat, the Java client) with pytest. Exits
+# non-zero if anything failed; its last line is "total: N passed, N failed, N skipped".
+#
+# --install: apt packages (kcat; a C toolchain, pkg-config and zlib headers for
+# the rdkafka crate's bundled librdkafka), then scripts/setup-clients.sh (a
+# Python venv and the Java client jars under .ci/cache). Needs root or sudo.
 #
 # Environment:
 #   MILLRACE_PYTHON   python with pytest and kafka-python (default .ci/cache/venv/bin/python)
@@ -18,6 +24,22 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 LOGS="$(mktemp -d)"
 trap 'rm -rf "$LOGS"' EXIT
 step() { printf '\n=== %s\n' "$*"; }
+
+if [ "${1:-}" = "--install" ]; then
+  step "install test dependencies"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  packages="kcat build-essential pkg-config zlib1g-dev"
+  # shellcheck disable=SC2086
+  if ! dpkg -s $packages >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $packages >/dev/null
+  fi
+  scripts/setup-clients.sh || { echo "scripts/test.sh: scripts/setup-clients.sh failed" >&2; exit 2; }
+elif [ -n "${1:-}" ]; then
+  echo "usage: scripts/test.sh [--install]" >&2
+  exit 2
+fi
 
 # --- every tool first, so a missing one fails in a second, not after the build
 missing=()
