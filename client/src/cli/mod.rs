@@ -6,7 +6,7 @@
 //! The binary parses a [`Command`] and calls [`run`]; on `Err` it should print
 //! [`error_line`] to stderr and exit with status 1.
 //!
-//! Modules: [`topic`], [`produce`], [`consume`], [`perf`], [`group`],
+//! Modules: [`topic`], [`produce`], [`consume`], [`perf`], [`group`], [`job`],
 //! [`common`], [`datetime`].
 
 /// `println!` that ignores a closed stdout (e.g. piped into `head`) instead of panicking.
@@ -21,12 +21,14 @@ pub mod common;
 pub mod consume;
 pub mod datetime;
 pub mod group;
+pub mod job;
 pub mod perf;
 pub mod produce;
 pub mod topic;
 
 pub use consume::ConsumeArgs;
 pub use group::GroupArgs;
+pub use job::JobArgs;
 pub use perf::PerfArgs;
 pub use produce::ProduceArgs;
 pub use topic::TopicArgs;
@@ -44,6 +46,8 @@ pub enum Command {
     Perf(PerfArgs),
     /// List, describe and delete consumer groups; reset their offsets.
     Group(GroupArgs),
+    /// Create, list, describe, pause, resume and delete stream processing jobs.
+    Job(JobArgs),
 }
 
 /// Runs one command to completion.
@@ -54,6 +58,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Consume(args) => consume::run(args).await,
         Command::Perf(args) => perf::run(args).await,
         Command::Group(args) => group::run(args).await,
+        Command::Job(args) => job::run(args).await,
     }
 }
 
@@ -142,6 +147,33 @@ mod tests {
         .unwrap();
         assert!(matches!(cli.cmd, Command::Perf(_)));
         assert!(Cli::try_parse_from(["x", "produce", "t", "--acks", "2"]).is_err());
+    }
+
+    #[test]
+    fn parses_job_commands() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["x", "job"], args].concat());
+        let Command::Job(j) = parse(&["create", "--file", "j.sql"]).unwrap().cmd else {
+            panic!("not job")
+        };
+        assert!(matches!(j.action, job::JobAction::Create { file: Some(_) }));
+        assert_eq!(j.admin_url, None);
+        assert_eq!(j.bootstrap.bootstrap_server, "localhost:9092");
+        let Command::Job(j) = parse(&["describe", "wc", "--admin-url", "http://h:1"])
+            .unwrap()
+            .cmd
+        else {
+            panic!("not job")
+        };
+        assert_eq!(j.admin_url.as_deref(), Some("http://h:1"));
+        for args in [
+            &["list"][..],
+            &["pause", "a"],
+            &["resume", "a"],
+            &["delete", "a"],
+        ] {
+            assert!(parse(args).is_ok(), "{args:?}");
+        }
+        assert!(parse(&["pause"]).is_err());
     }
 
     #[test]
