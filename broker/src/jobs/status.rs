@@ -28,6 +28,9 @@ pub struct JobStatus {
     pub last_error: Option<String>,
     pub records_in: u64,
     pub records_out: u64,
+    /// Rates over the last commit interval.
+    pub records_in_per_sec: f64,
+    pub records_out_per_sec: f64,
     pub late_dropped: u64,
     pub errors: u64,
     pub watermark: Option<i64>,
@@ -50,6 +53,8 @@ impl JobStatus {
             last_error: None,
             records_in: 0,
             records_out: 0,
+            records_in_per_sec: 0.0,
+            records_out_per_sec: 0.0,
             late_dropped: 0,
             errors: 0,
             watermark: None,

@@ -139,6 +139,7 @@ impl JobTask {
         );
         let producer = Producer::new(client.clone(), ProducerConfig::default()).await?;
         let (job, restored) = restore(&client, plan.clone(), &state).await?;
+        let rated_counts = (job.stats().records_in, job.stats().records_out);
         let mut config = GroupConsumerConfig::new(group_id(&self.name));
         // Static: a restarted node takes its partitions back at once instead
         // of waiting out the dead member's session.
@@ -160,6 +161,8 @@ impl JobTask {
             partitions: Vec::new(),
             state,
             last_positions: None,
+            rated_at: Instant::now(),
+            rated_counts,
         };
         self.set(|s| s.state = JobState::Running);
         let result = self
@@ -328,12 +331,24 @@ impl JobTask {
             }
         }
         let stats = run.job.stats().clone();
+        let secs = run.rated_at.elapsed().as_secs_f64().max(0.001);
+        let rate = |now: u64, before: u64| {
+            (now.saturating_sub(before) as f64 / secs * 10.0).round() / 10.0
+        };
+        let (in_rate, out_rate) = (
+            rate(stats.records_in, run.rated_counts.0),
+            rate(stats.records_out, run.rated_counts.1),
+        );
+        run.rated_at = Instant::now();
+        run.rated_counts = (stats.records_in, stats.records_out);
         let watermark = run.job.watermark();
         let partitions = run.partitions.clone();
         self.set(|s| {
             s.state = JobState::Running;
             s.records_in = stats.records_in;
             s.records_out = stats.records_out;
+            s.records_in_per_sec = in_rate;
+            s.records_out_per_sec = out_rate;
             s.late_dropped = stats.late_dropped;
             s.errors = stats.errors;
             if let Some(e) = &stats.last_error {
@@ -384,6 +399,9 @@ struct Run {
     generation: i32,
     partitions: Vec<i32>,
     state: String,
+    /// When and at which (in, out) counts the rates were last taken.
+    rated_at: Instant,
+    rated_counts: (u64, u64),
     /// Group positions at the last write, to skip writes while idle.
     last_positions: Option<BTreeMap<(String, i32), i64>>,
 }

@@ -158,13 +158,20 @@ fn describe(j: &serde_json::Value) {
         "sink",
         "records_in",
         "records_out",
+        "records_in_per_sec",
+        "records_out_per_sec",
         "late_dropped",
         "errors",
         "watermark",
         "partitions",
         "lag",
     ] {
-        say!("{:<14}{}", format!("{}:", k.replace('_', "-")), text(&j[k]));
+        let label = match k {
+            "records_in_per_sec" => "in/sec".to_string(),
+            "records_out_per_sec" => "out/sec".to_string(),
+            k => k.replace('_', "-"),
+        };
+        say!("{:<14}{}", format!("{label}:"), text(&j[k]));
     }
     say!("sql:\n{}", j["sql"].as_str().unwrap_or_default().trim_end());
 }
