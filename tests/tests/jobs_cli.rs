@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use millrace_tests::broker::broker_bin;
-use millrace_tests::clients::{assign, consumer, create_topic, producer, send, topic_name};
+use millrace_tests::clients::{
+    assign, consume_n, consumer, create_topic, producer, send, topic_name,
+};
 use millrace_tests::BrokerProcess;
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
@@ -160,7 +162,11 @@ async fn poison_record_stops_only_its_job() {
         "CREATE JOB lenient AS INSERT INTO {} SELECT value FROM {input};",
         sql_name("copied")
     );
-    for sql in [&strict, &lenient] {
+    let dead = format!(
+        "CREATE JOB dl WITH (on_error = 'dead_letter') AS INSERT INTO {} SELECT CAST(value AS BIGINT) * 2 AS n FROM {input};",
+        sql_name("doubled_dl")
+    );
+    for sql in [&strict, &lenient, &dead] {
         let o = job(&broker, &["create"], Some(sql));
         assert!(o.status.success(), "{}", out(&o));
     }
@@ -178,4 +184,10 @@ async fn poison_record_stops_only_its_job() {
     // The broker still serves.
     send(&p, FutureRecord::<[u8], [u8]>::to(&input).payload(b"4")).await;
     wait_describe(&broker, "lenient", "records-in:   4\n");
+    let text = wait_describe(&broker, "dl", "records-in:   4\n");
+    assert!(text.contains("running"), "{text}");
+    let c = consumer(&broker, &[]);
+    assign(&c, "_job.dl.dead_letter", &[0], Offset::Beginning);
+    let m = consume_n(&c, 1, Duration::from_secs(30));
+    assert_eq!(m[0].payload(), Some(&b"not a number"[..]));
 }

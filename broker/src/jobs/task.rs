@@ -48,6 +48,36 @@ pub fn state_topic(name: &str) -> String {
     format!("_job.{name}.state")
 }
 
+/// Where records that fail under `on_error = 'dead_letter'` go.
+pub fn dead_letter_topic(name: &str) -> String {
+    format!("_job.{name}.dead_letter")
+}
+
+/// The failed record as it was, with headers saying where it came from and why.
+fn dead_letter_record(d: millrace_processor::DeadLetter) -> ProducerRecord {
+    let r = d.record;
+    let mut headers: Vec<(String, Option<Bytes>)> = r
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, v.map(Bytes::from)))
+        .collect();
+    headers.push(("millrace.error".into(), Some(Bytes::from(d.error))));
+    headers.push((
+        "millrace.partition".into(),
+        Some(Bytes::from(r.partition.to_string())),
+    ));
+    headers.push((
+        "millrace.offset".into(),
+        Some(Bytes::from(r.offset.to_string())),
+    ));
+    ProducerRecord {
+        key: r.key.map(Bytes::from),
+        value: r.value.map(Bytes::from),
+        timestamp_ms: r.timestamp,
+        headers,
+    }
+}
+
 /// One running job.
 pub struct JobTask {
     pub broker: Arc<Broker>,
@@ -285,7 +315,10 @@ impl JobTask {
                     None => continue,
                 },
                 Output::DeadLetter(d) => {
-                    tracing::warn!(job = %self.name, partition = d.record.partition, offset = d.record.offset, error = %d.error, "record skipped");
+                    let topic = dead_letter_topic(&self.name);
+                    self.ensure_topic(&topic, Some(1), false)?;
+                    let record = dead_letter_record(d);
+                    deliveries.push(producer.send_record(&topic, None, record).await?);
                     continue;
                 }
             };
@@ -352,7 +385,10 @@ impl JobTask {
             s.late_dropped = stats.late_dropped;
             s.errors = stats.errors;
             if let Some(e) = &stats.last_error {
-                s.last_error = Some(format!("{e:?}"));
+                s.last_error = Some(format!(
+                    "partition {} offset {}: {}",
+                    e.partition, e.offset, e.reason
+                ));
             }
             s.watermark = watermark;
             s.partitions = partitions;
@@ -466,4 +502,44 @@ async fn restore(
     let job = Job::restore(plan, entries).map_err(|e| Stop::Other(e.into()))?;
     tracing::info!(topic, entries = n, ?positions, "job state restored");
     Ok((job, positions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_keep_the_record_and_say_why() {
+        let d = millrace_processor::DeadLetter {
+            record: Record {
+                partition: 2,
+                offset: 7,
+                timestamp: 99,
+                key: Some(b"k".to_vec()),
+                value: Some(b"{bad".to_vec()),
+                headers: vec![("h".into(), None)],
+            },
+            error: "invalid JSON".into(),
+        };
+        let r = dead_letter_record(d);
+        assert_eq!(r.value.as_deref(), Some(&b"{bad"[..]));
+        assert_eq!(r.timestamp_ms, 99);
+        let h: Vec<(&str, Option<&[u8]>)> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        assert_eq!(
+            h,
+            vec![
+                ("h", None),
+                ("millrace.error", Some(&b"invalid JSON"[..])),
+                ("millrace.partition", Some(&b"2"[..])),
+                ("millrace.offset", Some(&b"7"[..])),
+            ]
+        );
+        assert_eq!(dead_letter_topic("wc"), "_job.wc.dead_letter");
+        assert_eq!(state_topic("wc"), "_job.wc.state");
+        assert_eq!(group_id("wc"), "_job.wc");
+    }
 }
