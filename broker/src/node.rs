@@ -71,6 +71,11 @@ impl Node {
             .groups
             .load(&broker)
             .context("cannot load consumer groups")?;
+        if let Some((dir, _)) = broker.config.get("processor.jobs.dir") {
+            if !dir.trim().is_empty() {
+                broker.load_jobs_dir(Path::new(dir.trim()));
+            }
+        }
         Ok(Node {
             broker,
             listeners,

@@ -8,6 +8,7 @@
 //! so the metadata log only ever holds jobs that compile.
 
 pub mod admin;
+pub mod dir;
 pub mod error;
 pub mod runtime;
 pub mod status;
