@@ -226,7 +226,7 @@ async fn wordcount_survives_kill9() {
 
 #[tokio::test]
 async fn tracked_tweets_pass_through() {
-    let (broker, admin) = start();
+    let (mut broker, admin) = start();
     let input = sql_name("tweets");
     let output = sql_name("tracked");
     create_topic(&broker, &input, 1).await;
@@ -257,4 +257,16 @@ WHERE lower(json_value(value, '$.text')) LIKE '%#barcelona%'
         .map(|s| s.to_string())
         .collect();
     assert_eq!(read_distinct(&c, &want), want);
+    wait_status(&admin, "tracked", "\"records_in\": 4,");
+
+    // A clean stop with a running job is quick, and the job resumes after it.
+    let started = Instant::now();
+    broker.restart();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    wait_state(&admin, "tracked", "running");
+    wait_status(&admin, "tracked", "\"records_in\": 4,");
 }

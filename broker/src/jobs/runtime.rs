@@ -13,6 +13,9 @@ use super::task::JobTask;
 use crate::metadata::JobImage;
 use crate::Broker;
 
+/// How long shutdown waits for each job task.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 struct Running {
     job: Arc<JobImage>,
     cancel: CancellationToken,
@@ -38,19 +41,25 @@ impl JobRuntime {
         let mut images = self.broker.controller.subscribe();
         loop {
             let image = images.borrow_and_update().clone();
-            self.reconcile(&image.jobs);
+            self.reconcile(&image.jobs, &shutdown);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 r = images.changed() => if r.is_err() { break },
             }
         }
-        for (_, r) in self.running.drain() {
+        for (name, r) in self.running.drain() {
             r.cancel.cancel();
-            let _ = r.handle.await;
+            if tokio::time::timeout(STOP_WAIT, r.handle).await.is_err() {
+                tracing::warn!(job = %name, "job task did not stop in time");
+            }
         }
     }
 
-    fn reconcile(&mut self, jobs: &std::collections::BTreeMap<String, Arc<JobImage>>) {
+    fn reconcile(
+        &mut self,
+        jobs: &std::collections::BTreeMap<String, Arc<JobImage>>,
+        shutdown: &CancellationToken,
+    ) {
         let status = &self.broker.job_status;
         let stale: Vec<String> = self
             .running
@@ -80,13 +89,14 @@ impl JobRuntime {
             if self.running.contains_key(name) {
                 continue;
             }
-            let cancel = CancellationToken::new();
+            let cancel = shutdown.child_token();
             let task = JobTask {
                 broker: self.broker.clone(),
                 status: self.broker.job_status.clone(),
                 name: name.clone(),
                 sql: job.sql.clone(),
                 cancel: cancel.clone(),
+                shutdown: shutdown.clone(),
             };
             let (board, n, sql) = (self.broker.clone(), name.clone(), job.sql.clone());
             let handle = tokio::spawn(async move {

@@ -33,6 +33,8 @@ use crate::{now_ms, Broker};
 const OFFSETS_KEY: &[u8] = b"\0\0millrace.input-offsets";
 /// How often results, changelog and offsets are written.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest wait for LeaveGroup when a job is paused or deleted.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// While idle, the changelog and status are still written this often.
 const IDLE_WRITE_INTERVAL: Duration = Duration::from_secs(30);
 /// Wait before a job that failed for a reason other than a bad record starts again.
@@ -85,6 +87,8 @@ pub struct JobTask {
     pub name: String,
     pub sql: String,
     pub cancel: CancellationToken,
+    /// The node's shutdown (also cancels `cancel`).
+    pub shutdown: CancellationToken,
 }
 
 /// Why a run ended.
@@ -198,14 +202,25 @@ impl JobTask {
         let result = self
             .consume(&client, &producer, &mut consumer, &mut run)
             .await;
+        if self.shutdown.is_cancelled() {
+            // The node is stopping: stay a (static) member, so the restarted
+            // node takes the partitions back at once; the listener is draining
+            // and would not answer a LeaveGroup anyway.
+            drop(consumer);
+            drop(producer);
+            return result;
+        }
         // Paused or deleted: leave now (a static member's close does not).
-        if let Err(e) = consumer.leave_group("the job stopped").await {
-            tracing::debug!(job = %self.name, error = %e, "leaving the group failed");
+        let leave = async {
+            if let Err(e) = consumer.leave_group("the job stopped").await {
+                tracing::debug!(job = %self.name, error = %e, "leaving the group failed");
+            }
+            let _ = consumer.close().await;
+            let _ = producer.close().await;
+        };
+        if tokio::time::timeout(STOP_TIMEOUT, leave).await.is_err() {
+            tracing::warn!(job = %self.name, "leaving the group timed out");
         }
-        if let Err(e) = consumer.close().await {
-            tracing::debug!(job = %self.name, error = %e, "leaving the group failed");
-        }
-        let _ = producer.close().await;
         result
     }
 
