@@ -119,7 +119,11 @@ pub async fn run(args: JobArgs) -> anyhow::Result<()> {
         JobAction::Delete { name } => say!("Deleted job {name}."),
         JobAction::Pause { name } => say!("Paused job {name}."),
         JobAction::Resume { name } => say!("Resumed job {name}."),
-        JobAction::Describe { .. } => describe(&value),
+        JobAction::Describe { name } => {
+            describe(&value);
+            members(&args.bootstrap, name).await;
+            say!("sql:\n{}", value["sql"].as_str().unwrap_or_default().trim_end());
+        }
     }
     Ok(())
 }
@@ -173,7 +177,44 @@ fn describe(j: &serde_json::Value) {
         };
         say!("{:<14}{}", format!("{label}:"), text(&j[k]));
     }
-    say!("sql:\n{}", j["sql"].as_str().unwrap_or_default().trim_end());
+}
+
+/// The members of the job's consumer group `_job.NAME`, if the broker answers.
+async fn members(bootstrap: &BootstrapArgs, name: &str) {
+    let group = format!("_job.{name}");
+    let described = async {
+        let client = bootstrap.connect().await.ok()?;
+        client.describe_group(&group).await.ok()
+    };
+    let Some(d) = described.await else {
+        return;
+    };
+    say!("group:        {group} ({})", d.state);
+    let rows: Vec<Vec<String>> = d
+        .members
+        .iter()
+        .map(|m| {
+            let parts = m
+                .assignment
+                .as_ref()
+                .map(|a| {
+                    a.iter()
+                        .map(|(t, p)| format!("{t}-{p}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            vec![
+                m.member_id.clone(),
+                m.group_instance_id.clone().unwrap_or_else(|| "-".into()),
+                m.client_host.clone(),
+                parts,
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        print_table(&["MEMBER", "INSTANCE", "HOST", "PARTITIONS"], &rows);
+    }
 }
 
 /// The broker's `admin.listener` as a URL; the default when it cannot be asked.
