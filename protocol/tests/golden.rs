@@ -23,15 +23,29 @@ fn golden() -> Vec<(String, Bytes)> {
         })
         .collect();
     frames.sort();
-    assert!(frames.len() >= 20, "golden frames missing from {}", dir.display());
+    assert!(
+        frames.len() >= 20,
+        "golden frames missing from {}",
+        dir.display()
+    );
     frames
 }
 
 fn key_and_version(name: &str) -> (i16, i16) {
     let stem = name.trim_end_matches(".bin");
     let mut parts = stem.rsplit('-');
-    let v = parts.next().unwrap().trim_start_matches('v').parse().unwrap();
-    let k = parts.next().unwrap().trim_start_matches('k').parse().unwrap();
+    let v = parts
+        .next()
+        .unwrap()
+        .trim_start_matches('v')
+        .parse()
+        .unwrap();
+    let k = parts
+        .next()
+        .unwrap()
+        .trim_start_matches('k')
+        .parse()
+        .unwrap();
     (k, v)
 }
 
@@ -42,15 +56,23 @@ fn real_client_frames_decode_and_reencode_identically() {
         let request = decode_request(frame.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(request.api_key as i16, key, "{name}");
         assert_eq!(request.header.request_api_version, version, "{name}");
-        let again = encode_request(&request.header, &request.body).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(&again[4..], &frame[..], "{name}: re-encoding changed the bytes");
+        let again = encode_request(&request.header, &request.body)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            &again[4..],
+            &frame[..],
+            "{name}: re-encoding changed the bytes"
+        );
     }
 }
 
 #[test]
 fn kcat_produce_carries_its_record_batch_untouched() {
     let frames = golden();
-    let (_, frame) = frames.iter().find(|(n, _)| n.starts_with("kcat-k0-")).unwrap();
+    let (_, frame) = frames
+        .iter()
+        .find(|(n, _)| n.starts_with("kcat-k0-"))
+        .unwrap();
     let request = decode_request(frame.clone()).unwrap();
     let kafka_protocol::messages::RequestKind::Produce(p) = request.body else {
         panic!("not a produce request")
@@ -71,7 +93,11 @@ fn truncated_frames_are_errors() {
                 Ok(r) => {
                     // A cut can land on a field boundary of a request whose tail is optional;
                     // then it must at least still be the same API.
-                    assert_eq!(r.api_key as i16, key_and_version(&name).0, "{name} cut at {cut}");
+                    assert_eq!(
+                        r.api_key as i16,
+                        key_and_version(&name).0,
+                        "{name} cut at {cut}"
+                    );
                 }
             }
         }
@@ -82,12 +108,19 @@ fn truncated_frames_are_errors() {
 fn unknown_keys_and_versions_are_named() {
     let mut frame = golden().into_iter().next().unwrap().1.to_vec();
     frame[0..2].copy_from_slice(&999i16.to_be_bytes());
-    assert!(matches!(decode_request(frame.clone().into()), Err(ProtocolError::UnknownApiKey { api_key: 999, .. })));
+    assert!(matches!(
+        decode_request(frame.clone().into()),
+        Err(ProtocolError::UnknownApiKey { api_key: 999, .. })
+    ));
     frame[0..2].copy_from_slice(&18i16.to_be_bytes());
     frame[2..4].copy_from_slice(&99i16.to_be_bytes());
     assert!(matches!(
         decode_request(frame.into()),
-        Err(ProtocolError::UnsupportedVersion { api_key: 18, version: 99, .. })
+        Err(ProtocolError::UnsupportedVersion {
+            api_key: 18,
+            version: 99,
+            ..
+        })
     ));
 }
 

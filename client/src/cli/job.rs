@@ -122,7 +122,10 @@ pub async fn run(args: JobArgs) -> anyhow::Result<()> {
         JobAction::Describe { name } => {
             describe(&value);
             members(&args.bootstrap, name).await;
-            say!("sql:\n{}", value["sql"].as_str().unwrap_or_default().trim_end());
+            say!(
+                "sql:\n{}",
+                value["sql"].as_str().unwrap_or_default().trim_end()
+            );
         }
     }
     Ok(())
