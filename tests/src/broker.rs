@@ -73,6 +73,13 @@ impl BrokerProcess {
         std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
     }
 
+    /// Whether the process is still alive (not exited, not reaped).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// Sends SIGTERM, waits for the exit (bounded) and returns its status.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("broker is running");
