@@ -244,7 +244,14 @@ async fn kcat_member_killed_with_sigkill_is_expired_and_the_survivor_takes_over(
 
 #[tokio::test]
 async fn every_record_consumed_exactly_once_across_rebalances_with_sync_commits() {
-    let broker = start_broker();
+    // An initial rebalance delay lets the three members form the first
+    // generation together; with none, the first member to join could drain
+    // all 900 records alone before the others arrive (seen under CI load).
+    let broker = BrokerProcess::start(&[
+        "offsets.topic.num.partitions=3",
+        "group.initial.rebalance.delay.ms=2000",
+        "group.min.session.timeout.ms=1000",
+    ]);
     let topic = topic_name("eos");
     let partitions = 6;
     create_topic(&broker, &topic, partitions).await;
