@@ -10,10 +10,21 @@ use crate::{now_ms, Broker, BrokerError};
 /// `None` when acks=0: Kafka sends no response then.
 pub fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
-    let valid_acks = matches!(acks, -1..=1);
-    if request.transactional_id.is_some() {
+    // A request-level refusal applies to every partition; decide it once.
+    let refusal = if !matches!(acks, -1..=1) {
+        Some((
+            ResponseError::InvalidRequiredAcks,
+            format!("acks must be -1, 0 or 1, got {acks}"),
+        ))
+    } else if request.transactional_id.is_some() {
         tracing::debug!("transactional produce refused: transactions are not implemented yet");
-    }
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not implemented yet".to_string(),
+        ))
+    } else {
+        None
+    };
     let image = broker.controller.image();
     let now = now_ms();
     let mut appended = false;
@@ -36,19 +47,6 @@ pub fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Option<
                 let r = PartitionProduceResponse::default()
                     .with_index(p.index)
                     .with_base_offset(-1);
-                let code = if !valid_acks {
-                    Err(BrokerError::invalid(
-                        ResponseError::InvalidRequiredAcks,
-                        format!("acks must be -1, 0 or 1, got {acks}"),
-                    ))
-                } else if request.transactional_id.is_some() {
-                    Err(BrokerError::invalid(
-                        ResponseError::TransactionalIdAuthorizationFailed,
-                        "transactions are not implemented yet",
-                    ))
-                } else {
-                    Ok(())
-                };
                 let Some(t) = t else {
                     return r.with_error_code(unknown.code());
                 };
@@ -56,8 +54,11 @@ pub fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Option<
                     return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                 };
                 let records = p.records.unwrap_or_default();
-                match code.and_then(|()| partition.append(&records, now).map_err(BrokerError::from))
-                {
+                let outcome = match &refusal {
+                    Some((code, message)) => Err(BrokerError::invalid(*code, message.clone())),
+                    None => partition.append(&records, now).map_err(BrokerError::from),
+                };
+                match outcome {
                     Ok(info) => {
                         appended |= !info.duplicate;
                         r.with_base_offset(info.first_offset)
