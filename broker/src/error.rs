@@ -59,6 +59,9 @@ fn metadata_code(e: &MetadataError) -> ResponseError {
         MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         MetadataError::JobExists(_) => ResponseError::InvalidRequest,
         MetadataError::UnknownJob(_) => ResponseError::InvalidRequest,
+        MetadataError::InvalidReplicas(_) => ResponseError::InvalidReplicaAssignment,
+        MetadataError::StalePartitionState(_) => ResponseError::InvalidUpdateVersion,
+        MetadataError::UnknownBroker(_) => ResponseError::BrokerNotAvailable,
         MetadataError::Io { .. } | MetadataError::Encode(_) => ResponseError::UnknownServerError,
     }
 }

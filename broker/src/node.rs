@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metadata::Controller;
+use crate::metadata::{Controller, MetadataRecord};
 use crate::replica::ReplicaManager;
 use crate::{server, tasks, Broker, ServerConfig};
 
@@ -30,10 +30,29 @@ impl Node {
         let lock = lock_dir(&dir)?;
         let controller = Controller::open(
             &dir.join("__cluster_metadata-0"),
+            config.node_id,
             config.cluster_id.as_deref(),
         )
         .context("cannot open the metadata log")?;
         write_meta_properties(&dir, config.node_id, &controller.image().cluster_id)?;
+        // A single voter registers and unfences itself; with a quorum the
+        // controller's heartbeats do this.
+        let adv = config.advertised().clone();
+        for record in [
+            MetadataRecord::RegisterBroker {
+                id: config.node_id,
+                incarnation: uuid::Uuid::new_v4(),
+                host: adv.host.clone(),
+                port: adv.port,
+                rack: config.rack.clone(),
+            },
+            MetadataRecord::UnfenceBroker { id: config.node_id },
+        ] {
+            controller
+                .propose(record)
+                .await
+                .context("cannot register this broker")?;
+        }
         let config = Arc::new(config);
         let replicas = ReplicaManager::new(config.clone());
         let image = controller.image();
@@ -70,10 +89,11 @@ impl Node {
         broker
             .groups
             .load(&broker)
+            .await
             .context("cannot load consumer groups")?;
         if let Some((dir, _)) = broker.config.get("processor.jobs.dir") {
             if !dir.trim().is_empty() {
-                broker.load_jobs_dir(Path::new(dir.trim()));
+                broker.load_jobs_dir(Path::new(dir.trim())).await;
             }
         }
         Ok(Node {

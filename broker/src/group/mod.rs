@@ -74,20 +74,23 @@ impl GroupCoordinator {
     }
 
     /// Creates `__consumer_offsets` if needed and replays it into memory.
-    pub fn load(&self, broker: &Broker) -> Result<(), BrokerError> {
+    pub async fn load(&self, broker: &Broker) -> Result<(), BrokerError> {
         if broker.controller.image().topic(store::TOPIC).is_none() {
             let mut configs = BTreeMap::new();
             configs.insert("cleanup.policy".to_string(), "compact".to_string());
             configs.insert("segment.bytes".to_string(), "104857600".to_string());
-            broker.create_topic(
-                NewTopic {
-                    name: store::TOPIC,
-                    partitions: Some(self.partitions as i32),
-                    replication_factor: None,
-                    configs,
-                },
-                false,
-            )?;
+            broker
+                .create_topic(
+                    NewTopic {
+                        name: store::TOPIC,
+                        partitions: Some(self.partitions as i32),
+                        replication_factor: None,
+                        configs,
+                        assignments: None,
+                    },
+                    false,
+                )
+                .await?;
         }
         let now = crate::now_ms();
         let mut groups = self.lock();

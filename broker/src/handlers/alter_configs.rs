@@ -10,15 +10,14 @@ use super::common::str_bytes;
 use super::describe_configs::RESOURCE_TOPIC;
 use crate::{Broker, BrokerError};
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|r| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for r in request.resources {
+        responses.push({
             let result = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -41,7 +40,9 @@ pub fn handle(
                 for c in r.configs {
                     changes.insert(c.name.to_string(), c.value.map(|v| v.to_string()));
                 }
-                broker.alter_topic_configs(&name, changes, request.validate_only)
+                broker
+                    .alter_topic_configs(&name, changes, request.validate_only)
+                    .await
             };
             match outcome {
                 Ok(()) => result,
@@ -49,7 +50,7 @@ pub fn handle(
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message()))),
             }
-        })
-        .collect();
+        });
+    }
     AlterConfigsResponse::default().with_responses(responses)
 }

@@ -7,27 +7,34 @@ use kafka_protocol::ResponseError;
 use super::common::str_bytes;
 use crate::{Broker, BrokerError};
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     _version: i16,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let results = request
-        .topics
-        .into_iter()
-        .map(|t| {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for t in request.topics {
+        results.push({
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            let assignments_ok = t.assignments.iter().flatten().all(|a| {
-                !a.broker_ids.is_empty()
-                    && a.broker_ids.iter().all(|b| b.0 == broker.config.node_id)
+            let assignments: Option<Vec<Vec<i32>>> = t.assignments.as_ref().map(|a| {
+                a.iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
             });
-            let outcome = if !assignments_ok {
+            let outcome = if assignments.as_ref().is_some_and(|a| a.is_empty()) {
                 Err(BrokerError::invalid(
                     ResponseError::InvalidReplicaAssignment,
-                    "assignments may only name live brokers",
+                    "an empty assignment list; leave it null to let the broker place replicas",
                 ))
             } else {
-                broker.create_partitions(t.name.0.as_str(), t.count, request.validate_only)
+                broker
+                    .create_partitions(
+                        t.name.0.as_str(),
+                        t.count,
+                        assignments,
+                        request.validate_only,
+                    )
+                    .await
             };
             match outcome {
                 Ok(()) => result,
@@ -35,7 +42,7 @@ pub fn handle(
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message()))),
             }
-        })
-        .collect();
+        });
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -13,7 +13,11 @@ use crate::config::topic;
 use crate::topics::NewTopic;
 use crate::{Broker, BrokerError};
 
-pub fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
         .topics
@@ -21,31 +25,33 @@ pub fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest) -> Cr
         .filter(|t| !seen.insert(t.name.0.to_string()))
         .map(|t| t.name.0.to_string())
         .collect();
-    let results = request
-        .topics
-        .into_iter()
-        .map(|t| {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for t in request.topics {
+        results.push({
             let name = t.name.0.to_string();
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             if duplicates.contains(&name) {
-                return result
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes(format!(
-                        "topic '{name}' appears more than once in the request"
-                    ))));
+                results.push(
+                    result
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(str_bytes(format!(
+                            "topic '{name}' appears more than once in the request"
+                        )))),
+                );
+                continue;
             }
-            match create(broker, version, t, request.validate_only) {
+            match create(broker, version, t, request.validate_only).await {
                 Ok(created) => created,
                 Err(e) => result
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message()))),
             }
-        })
-        .collect();
+        });
+    }
     CreateTopicsResponse::default().with_topics(results)
 }
 
-fn create(
+async fn create(
     broker: &Broker,
     version: i16,
     t: kafka_protocol::messages::create_topics_request::CreatableTopic,
@@ -56,23 +62,27 @@ fn create(
         let Some(v) = &c.value else { continue };
         configs.insert(c.name.to_string(), v.to_string());
     }
-    let (partitions, rf) = if t.assignments.is_empty() {
+    let (partitions, rf, assignments) = if t.assignments.is_empty() {
         (
             (t.num_partitions != -1).then_some(t.num_partitions),
             (t.replication_factor != -1).then_some(t.replication_factor),
+            None,
         )
     } else {
-        check_assignments(broker, &t)?
+        check_assignments(&t)?
     };
-    let created = broker.create_topic(
-        NewTopic {
-            name: t.name.0.as_str(),
-            partitions,
-            replication_factor: rf,
-            configs,
-        },
-        validate_only,
-    )?;
+    let created = broker
+        .create_topic(
+            NewTopic {
+                name: t.name.0.as_str(),
+                partitions,
+                replication_factor: rf,
+                configs,
+                assignments,
+            },
+            validate_only,
+        )
+        .await?;
     let described = topic::effective(&broker.config, &created.configs)
         .into_iter()
         .map(|(k, v)| {
@@ -95,12 +105,13 @@ fn create(
         .with_configs((version >= 5).then_some(described)))
 }
 
-/// Manual assignments must come with -1 for count and factor, name only
-/// live brokers, and number partitions 0..n.
+/// Manual assignments must come with -1 for count and factor and number
+/// partitions 0..n; which brokers they name is checked against the metadata.
+type Assignment = (Option<i32>, Option<i16>, Option<Vec<Vec<i32>>>);
+
 fn check_assignments(
-    broker: &Broker,
     t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
-) -> Result<(Option<i32>, Option<i16>), BrokerError> {
+) -> Result<Assignment, BrokerError> {
     let bad = |m: String| BrokerError::invalid(ResponseError::InvalidReplicaAssignment, m);
     if t.num_partitions != -1 || t.replication_factor != -1 {
         return Err(BrokerError::invalid(
@@ -114,15 +125,15 @@ fn check_assignments(
         return Err(bad("partition indexes must be 0..n without gaps".into()));
     }
     let rf = t.assignments[0].broker_ids.len();
-    for a in &t.assignments {
-        if a.broker_ids.len() != rf || a.broker_ids.is_empty() {
-            return Err(bad(
-                "every partition needs the same, non-zero number of replicas".into(),
-            ));
-        }
-        if let Some(b) = a.broker_ids.iter().find(|b| b.0 != broker.config.node_id) {
-            return Err(bad(format!("broker {} is not a live broker", b.0)));
-        }
-    }
-    Ok((Some(t.assignments.len() as i32), Some(rf as i16)))
+    let mut by_index: Vec<_> = t.assignments.iter().collect();
+    by_index.sort_by_key(|a| a.partition_index);
+    let replicas = by_index
+        .into_iter()
+        .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+        .collect();
+    Ok((
+        Some(t.assignments.len() as i32),
+        Some(rf as i16),
+        Some(replicas),
+    ))
 }

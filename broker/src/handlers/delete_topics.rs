@@ -7,7 +7,11 @@ use kafka_protocol::ResponseError;
 use super::common::str_bytes;
 use crate::{Broker, BrokerError};
 
-pub fn handle(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
         request
             .topics
@@ -21,16 +25,16 @@ pub fn handle(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> De
             .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
             .collect()
     };
-    let responses = targets
-        .into_iter()
-        .map(|(name, id)| {
+    let mut responses = Vec::with_capacity(targets.len());
+    for (name, id) in targets {
+        responses.push({
             let image = broker.controller.image();
             let name = name.or_else(|| image.topic_by_id(&id).map(|t| t.name.clone()));
             let result = DeletableTopicResult::default()
                 .with_name(name.clone().map(|n| TopicName(str_bytes(n))))
                 .with_topic_id(id);
             let outcome = match &name {
-                Some(n) => broker.delete_topic(n),
+                Some(n) => broker.delete_topic(n).await,
                 None => Err(BrokerError::invalid(
                     ResponseError::UnknownTopicId,
                     format!("no topic has id {id}"),
@@ -42,7 +46,7 @@ pub fn handle(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> De
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message()))),
             }
-        })
-        .collect();
+        });
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }

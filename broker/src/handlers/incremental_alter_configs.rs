@@ -16,15 +16,14 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|r| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for r in request.resources {
+        responses.push({
             let result = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -34,13 +33,18 @@ pub fn handle(
                     "only topic configs can be altered; broker configs are static",
                 ))
             } else {
-                changes(broker, r.resource_name.as_str(), &r.configs).and_then(|changes| {
-                    broker.alter_topic_configs(
-                        r.resource_name.as_str(),
-                        changes,
-                        request.validate_only,
-                    )
-                })
+                match changes(broker, r.resource_name.as_str(), &r.configs) {
+                    Ok(changes) => {
+                        broker
+                            .alter_topic_configs(
+                                r.resource_name.as_str(),
+                                changes,
+                                request.validate_only,
+                            )
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             };
             match outcome {
                 Ok(()) => result,
@@ -48,8 +52,8 @@ pub fn handle(
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message()))),
             }
-        })
-        .collect();
+        });
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 

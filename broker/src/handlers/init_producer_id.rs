@@ -5,7 +5,7 @@ use kafka_protocol::ResponseError;
 
 use crate::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     _version: i16,
     request: InitProducerIdRequest,
@@ -21,7 +21,7 @@ pub fn handle(
     }
     // Each call gets a new id (epoch 0), so a restarted producer can never be
     // taken for the old one; ids come from persisted blocks.
-    match broker.controller.next_producer_id() {
+    match broker.controller.next_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

@@ -14,7 +14,7 @@ use crate::metadata::TopicImage;
 use crate::topics::NewTopic;
 use crate::Broker;
 
-pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
     let me = broker.config.advertised();
     let node = BrokerId(broker.config.node_id);
     let brokers = vec![MetadataResponseBroker::default()
@@ -38,13 +38,14 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Metada
         Some(wanted) => {
             // v4+ lets the client forbid auto-creation; older versions always allow it.
             let client_allows = version < 4 || request.allow_auto_topic_creation;
-            wanted
-                .into_iter()
-                .map(|t| match t.name {
-                    Some(name) => by_name(broker, name.0.as_str(), client_allows),
+            let mut topics = Vec::with_capacity(wanted.len());
+            for t in wanted {
+                topics.push(match t.name {
+                    Some(name) => by_name(broker, name.0.as_str(), client_allows).await,
                     None => by_id(broker, t.topic_id),
-                })
-                .collect()
+                });
+            }
+            topics
         }
     };
     MetadataResponse::default()
@@ -56,7 +57,7 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Metada
         .with_topics(topics)
 }
 
-fn by_name(broker: &Broker, name: &str, client_allows: bool) -> MetadataResponseTopic {
+async fn by_name(broker: &Broker, name: &str, client_allows: bool) -> MetadataResponseTopic {
     if let Some(t) = broker.controller.image().topic(name) {
         return describe(broker, t);
     }
@@ -68,12 +69,15 @@ fn by_name(broker: &Broker, name: &str, client_allows: bool) -> MetadataResponse
         partitions: None,
         replication_factor: None,
         configs: BTreeMap::new(),
+        assignments: None,
     };
-    match broker.create_topic(new, false) {
+    match broker.create_topic(new, false).await {
         Ok(t) => describe(broker, &t),
         // Raced with another creator: describe what is there now.
-        Err(_) if broker.controller.image().topic(name).is_some() => by_name(broker, name, false),
-        Err(e) => error_topic(Some(name), code_of(&e)),
+        Err(e) => match broker.controller.image().topic(name) {
+            Some(t) => describe(broker, t),
+            None => error_topic(Some(name), code_of(&e)),
+        },
     }
 }
 

@@ -7,7 +7,7 @@ use crate::jobs::{JobAdminError, JobState, JobStatus};
 use crate::Broker;
 
 /// Answers one admin request.
-pub fn handle(broker: &Broker, req: &Request) -> Response {
+pub async fn handle(broker: &Broker, req: &Request) -> Response {
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["healthz"]) => Response::text(200, "ok\n"),
@@ -17,7 +17,7 @@ pub fn handle(broker: &Broker, req: &Request) -> Response {
             let Ok(sql) = std::str::from_utf8(&req.body) else {
                 return Response::error(400, "the body must be the job's SQL as UTF-8 text");
             };
-            match broker.create_job(sql) {
+            match broker.create_job(sql).await {
                 Ok((job, _)) => {
                     Response::json(201, &status_of(broker, &job.name, &job.sql, job.paused))
                 }
@@ -28,12 +28,12 @@ pub fn handle(broker: &Broker, req: &Request) -> Response {
             Some(j) => Response::json(200, &status_of(broker, &j.name, &j.sql, j.paused)),
             None => Response::error(404, format!("job '{name}' does not exist")),
         },
-        ("DELETE", ["v1", "jobs", name]) => match broker.delete_job(name) {
+        ("DELETE", ["v1", "jobs", name]) => match broker.delete_job(name).await {
             Ok(()) => Response::json(200, &serde_json::json!({ "deleted": name })),
             Err(e) => admin_error(e),
         },
         ("POST", ["v1", "jobs", name, action @ ("pause" | "resume")]) => {
-            match broker.set_job_paused(name, *action == "pause") {
+            match broker.set_job_paused(name, *action == "pause").await {
                 Ok(()) => {
                     let j = broker.controller.image().job(name).cloned();
                     match j {
@@ -190,16 +190,19 @@ mod tests {
         serde_json::from_slice(&r.body).unwrap()
     }
 
-    #[test]
-    fn jobs_api() {
+    #[tokio::test]
+    async fn jobs_api() {
         let dir = tempfile::tempdir().unwrap();
         let b = broker(dir.path());
-        assert_eq!(handle(&b, &req("GET", "/healthz", "")).status, 200);
-        let r = handle(&b, &req("POST", "/v1/jobs", WORDCOUNT));
+        assert_eq!(handle(&b, &req("GET", "/healthz", "")).await.status, 200);
+        let r = handle(&b, &req("POST", "/v1/jobs", WORDCOUNT)).await;
         assert_eq!(r.status, 201);
         assert_eq!(json(&r)["name"], "wordcount");
         assert_eq!(json(&r)["sink"], "wordcount_10s");
-        assert_eq!(handle(&b, &req("POST", "/v1/jobs", WORDCOUNT)).status, 409);
+        assert_eq!(
+            handle(&b, &req("POST", "/v1/jobs", WORDCOUNT)).await.status,
+            409
+        );
         let bad = handle(
             &b,
             &req(
@@ -207,39 +210,49 @@ mod tests {
                 "/v1/jobs",
                 "CREATE JOB x AS INSERT INTO y SELECT value FROM t WHERE (value",
             ),
-        );
+        )
+        .await;
         assert_eq!(bad.status, 400);
         assert!(json(&bad)["error"]
             .as_str()
             .unwrap()
             .contains("line 1, column"));
-        let list = json(&handle(&b, &req("GET", "/v1/jobs", "")));
+        let list = json(&handle(&b, &req("GET", "/v1/jobs", "")).await);
         assert_eq!(list.as_array().unwrap().len(), 1);
-        let r = handle(&b, &req("POST", "/v1/jobs/wordcount/pause", ""));
+        let r = handle(&b, &req("POST", "/v1/jobs/wordcount/pause", "")).await;
         assert_eq!(json(&r)["state"], "paused");
-        let r = handle(&b, &req("GET", "/v1/jobs/wordcount", ""));
+        let r = handle(&b, &req("GET", "/v1/jobs/wordcount", "")).await;
         assert_eq!(json(&r)["state"], "paused");
         assert_eq!(
-            handle(&b, &req("POST", "/v1/jobs/wordcount/resume", "")).status,
-            200
-        );
-        assert_eq!(handle(&b, &req("GET", "/v1/jobs/nope", "")).status, 404);
-        assert_eq!(
-            handle(&b, &req("DELETE", "/v1/jobs/wordcount", "")).status,
+            handle(&b, &req("POST", "/v1/jobs/wordcount/resume", ""))
+                .await
+                .status,
             200
         );
         assert_eq!(
-            handle(&b, &req("DELETE", "/v1/jobs/wordcount", "")).status,
+            handle(&b, &req("GET", "/v1/jobs/nope", "")).await.status,
             404
         );
-        assert_eq!(handle(&b, &req("PUT", "/v1/jobs", "")).status, 405);
+        assert_eq!(
+            handle(&b, &req("DELETE", "/v1/jobs/wordcount", ""))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            handle(&b, &req("DELETE", "/v1/jobs/wordcount", ""))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(handle(&b, &req("PUT", "/v1/jobs", "")).await.status, 405);
     }
 
-    #[test]
-    fn metrics_page() {
+    #[tokio::test]
+    async fn metrics_page() {
         let dir = tempfile::tempdir().unwrap();
         let b = broker(dir.path());
-        b.create_job(WORDCOUNT).unwrap();
+        b.create_job(WORDCOUNT).await.unwrap();
         b.job_status.update("wordcount", WORDCOUNT, |s| {
             s.records_in = 7;
             s.watermark = Some(10_000);

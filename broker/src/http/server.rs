@@ -56,13 +56,7 @@ pub async fn serve(broker: Arc<Broker>, shutdown: CancellationToken) {
 
 async fn connection(broker: Arc<Broker>, mut stream: TcpStream) {
     let response = match read_request(&mut stream).await {
-        Ok(req) => {
-            let b = broker.clone();
-            // Job creation proposes to the controller, which writes to disk.
-            tokio::task::spawn_blocking(move || routes::handle(&b, &req))
-                .await
-                .unwrap_or_else(|e| Response::error(500, e.to_string()))
-        }
+        Ok(req) => routes::handle(&broker, &req).await,
         Err(msg) => Response::error(400, msg),
     };
     let _ = stream.write_all(&encode(&response)).await;

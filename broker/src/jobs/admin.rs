@@ -10,13 +10,16 @@ use crate::Broker;
 
 impl Broker {
     /// Compiles `sql` and records the job; its name comes from `CREATE JOB name`.
-    pub fn create_job(&self, sql: &str) -> Result<(Arc<JobImage>, Plan), JobAdminError> {
+    pub async fn create_job(&self, sql: &str) -> Result<(Arc<JobImage>, Plan), JobAdminError> {
         let plan = millrace_processor::compile(sql)?;
         let name = plan.name.clone();
-        let image = self.controller.propose(MetadataRecord::CreateJob {
-            name: name.clone(),
-            sql: sql.to_string(),
-        })?;
+        let image = self
+            .controller
+            .propose(MetadataRecord::CreateJob {
+                name: name.clone(),
+                sql: sql.to_string(),
+            })
+            .await?;
         let job = image
             .job(&name)
             .cloned()
@@ -26,20 +29,24 @@ impl Broker {
     }
 
     /// Removes a job; its runtime task stops and leaves its group.
-    pub fn delete_job(&self, name: &str) -> Result<(), JobAdminError> {
-        self.controller.propose(MetadataRecord::DeleteJob {
-            name: name.to_string(),
-        })?;
+    pub async fn delete_job(&self, name: &str) -> Result<(), JobAdminError> {
+        self.controller
+            .propose(MetadataRecord::DeleteJob {
+                name: name.to_string(),
+            })
+            .await?;
         tracing::info!(job = %name, "job deleted");
         Ok(())
     }
 
     /// Pauses (stops consuming) or resumes a job.
-    pub fn set_job_paused(&self, name: &str, paused: bool) -> Result<(), JobAdminError> {
-        self.controller.propose(MetadataRecord::SetJobPaused {
-            name: name.to_string(),
-            paused,
-        })?;
+    pub async fn set_job_paused(&self, name: &str, paused: bool) -> Result<(), JobAdminError> {
+        self.controller
+            .propose(MetadataRecord::SetJobPaused {
+                name: name.to_string(),
+                paused,
+            })
+            .await?;
         tracing::info!(job = %name, paused, "job paused state changed");
         Ok(())
     }
@@ -66,7 +73,7 @@ GROUP BY word, tumble(interval '10 seconds');";
     pub(crate) fn broker(dir: &std::path::Path) -> Broker {
         let (config, _) =
             ServerConfig::load(None, &[format!("log.dirs={}", dir.display())], Vec::new()).unwrap();
-        let controller = Controller::open(&dir.join("__cluster_metadata-0"), None).unwrap();
+        let controller = Controller::open(&dir.join("__cluster_metadata-0"), 1, None).unwrap();
         let groups = crate::group::GroupCoordinator::new(&config);
         let config = Arc::new(config);
         Broker {
@@ -78,24 +85,24 @@ GROUP BY word, tumble(interval '10 seconds');";
         }
     }
 
-    #[test]
-    fn create_pause_delete_and_restart() {
+    #[tokio::test]
+    async fn create_pause_delete_and_restart() {
         let dir = tempfile::tempdir().unwrap();
         {
             let b = broker(dir.path());
-            let (job, plan) = b.create_job(WORDCOUNT).unwrap();
+            let (job, plan) = b.create_job(WORDCOUNT).await.unwrap();
             assert_eq!(job.name, "wordcount");
             assert_eq!(
                 (plan.source.as_str(), plan.sink.as_str()),
                 ("lines", "wordcount_10s")
             );
             assert!(matches!(
-                b.create_job(WORDCOUNT),
+                b.create_job(WORDCOUNT).await,
                 Err(JobAdminError::Exists(n)) if n == "wordcount"
             ));
-            b.set_job_paused("wordcount", true).unwrap();
+            b.set_job_paused("wordcount", true).await.unwrap();
             assert!(matches!(
-                b.set_job_paused("nope", true),
+                b.set_job_paused("nope", true).await,
                 Err(JobAdminError::Unknown(_))
             ));
         }
@@ -103,21 +110,22 @@ GROUP BY word, tumble(interval '10 seconds');";
         let jobs = b.jobs();
         assert_eq!(jobs.len(), 1);
         assert!(jobs[0].paused && jobs[0].sql == WORDCOUNT);
-        b.set_job_paused("wordcount", false).unwrap();
-        b.delete_job("wordcount").unwrap();
+        b.set_job_paused("wordcount", false).await.unwrap();
+        b.delete_job("wordcount").await.unwrap();
         assert!(b.jobs().is_empty());
         assert!(matches!(
-            b.delete_job("wordcount"),
+            b.delete_job("wordcount").await,
             Err(JobAdminError::Unknown(_))
         ));
     }
 
-    #[test]
-    fn bad_sql_is_refused_with_its_position() {
+    #[tokio::test]
+    async fn bad_sql_is_refused_with_its_position() {
         let dir = tempfile::tempdir().unwrap();
         let b = broker(dir.path());
         let e = b
             .create_job("CREATE JOB x AS INSERT INTO y SELECT value FROM t WHERE (value")
+            .await
             .unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, JobAdminError::Sql(_)), "{msg}");

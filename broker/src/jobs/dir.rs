@@ -20,7 +20,7 @@ pub enum Loaded {
 
 impl Broker {
     /// Creates the jobs of every `*.sql` file under `dir`, in name order.
-    pub fn load_jobs_dir(&self, dir: &Path) -> Vec<(String, Loaded)> {
+    pub async fn load_jobs_dir(&self, dir: &Path) -> Vec<(String, Loaded)> {
         let mut files: Vec<_> = match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -36,7 +36,7 @@ impl Broker {
         for path in files {
             let file = path.display().to_string();
             let result = match std::fs::read_to_string(&path) {
-                Ok(sql) => self.load_job_sql(&sql),
+                Ok(sql) => self.load_job_sql(&sql).await,
                 Err(e) => Loaded::Failed(format!("cannot read: {e}")),
             };
             match &result {
@@ -52,7 +52,7 @@ impl Broker {
         out
     }
 
-    fn load_job_sql(&self, sql: &str) -> Loaded {
+    async fn load_job_sql(&self, sql: &str) -> Loaded {
         let name = match millrace_processor::compile(sql) {
             Ok(p) => p.name,
             Err(e) => return Loaded::Failed(JobAdminError::from(e).to_string()),
@@ -64,7 +64,7 @@ impl Broker {
                 Loaded::Differs(name)
             };
         }
-        match self.create_job(sql) {
+        match self.create_job(sql).await {
             Ok(_) => Loaded::Created(name),
             Err(e) => Loaded::Failed(e.to_string()),
         }
@@ -76,32 +76,32 @@ mod tests {
     use super::*;
     use crate::jobs::admin::tests::{broker, WORDCOUNT};
 
-    #[test]
-    fn loads_sql_files_once() {
+    #[tokio::test]
+    async fn loads_sql_files_once() {
         let data = tempfile::tempdir().unwrap();
         let jobs = tempfile::tempdir().unwrap();
         std::fs::write(jobs.path().join("a.sql"), WORDCOUNT).unwrap();
         std::fs::write(jobs.path().join("b.sql"), "CREATE JOB b AS nonsense").unwrap();
         std::fs::write(jobs.path().join("notes.txt"), "not a job").unwrap();
         let b = broker(data.path());
-        let r = b.load_jobs_dir(jobs.path());
+        let r = b.load_jobs_dir(jobs.path()).await;
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].1, Loaded::Created("wordcount".into()));
         assert!(
             matches!(&r[1].1, Loaded::Failed(e) if e.contains("line 1")),
             "{r:?}"
         );
-        let r = b.load_jobs_dir(jobs.path());
+        let r = b.load_jobs_dir(jobs.path()).await;
         assert_eq!(r[0].1, Loaded::Unchanged("wordcount".into()));
         std::fs::write(
             jobs.path().join("a.sql"),
             WORDCOUNT.replace("10 seconds", "20 seconds"),
         )
         .unwrap();
-        let r = b.load_jobs_dir(jobs.path());
+        let r = b.load_jobs_dir(jobs.path()).await;
         assert_eq!(r[0].1, Loaded::Differs("wordcount".into()));
         assert_eq!(b.jobs().len(), 1);
-        let r = b.load_jobs_dir(&jobs.path().join("missing"));
+        let r = b.load_jobs_dir(&jobs.path().join("missing")).await;
         assert!(matches!(r[0].1, Loaded::Failed(_)));
     }
 }

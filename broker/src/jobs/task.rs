@@ -159,10 +159,11 @@ impl JobTask {
             s.last_error = None;
         });
         let state = state_topic(&self.name);
-        self.ensure_topic(&plan.sink, None, plan.compacted_output())?;
-        self.ensure_topic(&state, Some(1), true)?;
+        self.ensure_topic(&plan.sink, None, plan.compacted_output())
+            .await?;
+        self.ensure_topic(&state, Some(1), true).await?;
         if let Some(late) = &plan.options.late_topic {
-            self.ensure_topic(late, None, false)?;
+            self.ensure_topic(late, None, false).await?;
         }
         let adv = self.broker.config.advertised();
         let bootstrap = format!("{}:{}", adv.host, adv.port);
@@ -331,7 +332,7 @@ impl JobTask {
                 },
                 Output::DeadLetter(d) => {
                     let topic = dead_letter_topic(&self.name);
-                    self.ensure_topic(&topic, Some(1), false)?;
+                    self.ensure_topic(&topic, Some(1), false).await?;
                     let record = dead_letter_record(d);
                     deliveries.push(producer.send_record(&topic, None, record).await?);
                     continue;
@@ -413,7 +414,7 @@ impl JobTask {
     }
 
     /// Creates a topic the job writes unless it exists.
-    fn ensure_topic(
+    async fn ensure_topic(
         &self,
         name: &str,
         partitions: Option<i32>,
@@ -431,8 +432,9 @@ impl JobTask {
             partitions,
             replication_factor: None,
             configs,
+            assignments: None,
         };
-        match self.broker.create_topic(t, false) {
+        match self.broker.create_topic(t, false).await {
             Ok(_) => Ok(()),
             Err(_) if self.broker.controller.image().topic(name).is_some() => Ok(()),
             Err(e) => Err(anyhow::anyhow!("cannot create topic '{name}': {e}")),

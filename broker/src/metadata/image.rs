@@ -1,24 +1,74 @@
 //! The metadata image: an immutable snapshot of cluster metadata, rebuilt by
 //! applying records in log order and shared as an `Arc`.
+//!
+//! `apply` is the whole of the metadata state machine: it runs on every node
+//! for every committed record, so it depends on nothing but the image and the
+//! record (no clock, no node id, no randomness).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::record::MetadataRecord;
 use super::MetadataError;
 
+/// "No leader": every in-sync replica is fenced.
+pub const NO_LEADER: i32 = -1;
+
+/// One registered broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerImage {
+    pub id: i32,
+    pub incarnation: uuid::Uuid,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    /// Fenced brokers lead nothing and are not offered to clients.
+    pub fenced: bool,
+}
+
+/// One partition's replica set and leadership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionImage {
+    /// Preferred leader first.
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    /// Bumped on every leader change; fences the old leader's writes.
+    pub leader_epoch: i32,
+    /// Bumped on every change of this partition (leader or ISR).
+    pub partition_epoch: i32,
+}
+
 /// One topic as the metadata knows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicImage {
     pub name: String,
     pub id: uuid::Uuid,
     pub partitions: u32,
     pub replication_factor: u16,
     pub configs: BTreeMap<String, String>,
+    /// Indexed by partition; `partition_states.len() == partitions`.
+    pub partition_states: Vec<PartitionImage>,
+}
+
+impl TopicImage {
+    pub fn partition(&self, index: i32) -> Option<&PartitionImage> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partition_states.get(i))
+    }
+
+    fn unclean_allowed(&self) -> bool {
+        self.configs
+            .get("unclean.leader.election.enable")
+            .is_some_and(|v| v == "true")
+    }
 }
 
 /// One stream processing job as the metadata knows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobImage {
     pub name: String,
     pub sql: String,
@@ -26,7 +76,7 @@ pub struct JobImage {
 }
 
 /// Cluster metadata at one point of the log.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetadataImage {
     pub cluster_id: String,
     pub topics: BTreeMap<String, Arc<TopicImage>>,
@@ -35,6 +85,9 @@ pub struct MetadataImage {
     pub producer_ids_next: i64,
     /// Stream processing jobs by name.
     pub jobs: BTreeMap<String, Arc<JobImage>>,
+    /// Registered brokers by node id.
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerImage>,
     /// Records applied so far (the image's log position).
     pub version: u64,
 }
@@ -52,6 +105,15 @@ impl MetadataImage {
         self.topic_ids.get(id).and_then(|n| self.topics.get(n))
     }
 
+    /// Registered brokers that are not fenced, by id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerImage> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    fn is_live(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
     /// The image after `record`, or why the record does not apply.
     pub fn apply(&self, record: &MetadataRecord) -> Result<MetadataImage, MetadataError> {
         let mut next = self.clone();
@@ -64,10 +126,18 @@ impl MetadataImage {
                 partitions,
                 replication_factor,
                 configs,
+                assignments,
             } => {
                 if next.topics.contains_key(name) {
                     return Err(MetadataError::TopicExists(name.clone()));
                 }
+                if assignments.len() != *partitions as usize {
+                    return Err(MetadataError::InvalidReplicas(format!(
+                        "{} assignments for {partitions} partitions",
+                        assignments.len()
+                    )));
+                }
+                let states = next.new_partitions(assignments)?;
                 next.topic_ids.insert(*id, name.clone());
                 next.topics.insert(
                     name.clone(),
@@ -77,6 +147,7 @@ impl MetadataImage {
                         partitions: *partitions,
                         replication_factor: *replication_factor,
                         configs: configs.clone(),
+                        partition_states: states,
                     }),
                 );
             }
@@ -87,7 +158,11 @@ impl MetadataImage {
                     .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
                 next.topic_ids.remove(&t.id);
             }
-            MetadataRecord::CreatePartitions { name, count } => {
+            MetadataRecord::CreatePartitions {
+                name,
+                count,
+                assignments,
+            } => {
                 let t = next.existing(name)?;
                 if *count <= t.partitions {
                     return Err(MetadataError::InvalidPartitions(format!(
@@ -95,8 +170,17 @@ impl MetadataImage {
                         t.partitions
                     )));
                 }
+                if assignments.len() != (*count - t.partitions) as usize {
+                    return Err(MetadataError::InvalidReplicas(format!(
+                        "{} assignments for {} new partitions",
+                        assignments.len(),
+                        count - t.partitions
+                    )));
+                }
+                let states = next.new_partitions(assignments)?;
                 let mut t = (**t).clone();
                 t.partitions = *count;
+                t.partition_states.extend(states);
                 next.topics.insert(name.clone(), Arc::new(t));
             }
             MetadataRecord::AlterTopicConfigs { name, changes } => {
@@ -139,8 +223,223 @@ impl MetadataImage {
                 j.paused = *paused;
                 next.jobs.insert(name.clone(), Arc::new(j));
             }
+            MetadataRecord::RegisterBroker {
+                id,
+                incarnation,
+                host,
+                port,
+                rack,
+            } => {
+                let restarted = next
+                    .brokers
+                    .get(id)
+                    .is_some_and(|b| b.incarnation != *incarnation);
+                if restarted {
+                    // Whatever it held in memory is gone: treat it as failed first.
+                    next.fence(*id);
+                }
+                let fenced = next.brokers.get(id).is_none_or(|b| b.fenced || restarted);
+                next.brokers.insert(
+                    *id,
+                    BrokerImage {
+                        id: *id,
+                        incarnation: *incarnation,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                        fenced,
+                    },
+                );
+            }
+            MetadataRecord::FenceBroker { id } => {
+                if !next.brokers.contains_key(id) {
+                    return Err(MetadataError::UnknownBroker(*id));
+                }
+                next.fence(*id);
+            }
+            MetadataRecord::UnfenceBroker { id } => {
+                let b = next
+                    .brokers
+                    .get_mut(id)
+                    .ok_or(MetadataError::UnknownBroker(*id))?;
+                b.fenced = false;
+                next.unfence(*id);
+            }
+            MetadataRecord::AlterIsr {
+                topic,
+                partition,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                let mut t = (**next.existing(topic)?).clone();
+                let p = t
+                    .partition_states
+                    .get_mut(*partition as usize)
+                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                if p.leader_epoch != *leader_epoch || p.partition_epoch != *partition_epoch {
+                    return Err(MetadataError::StalePartitionState(format!(
+                        "{topic}-{partition} is at leader epoch {} / partition epoch {}, the change was for {leader_epoch} / {partition_epoch}",
+                        p.leader_epoch, p.partition_epoch
+                    )));
+                }
+                if !isr.contains(&p.leader) || isr.iter().any(|r| !p.replicas.contains(r)) {
+                    return Err(MetadataError::InvalidReplicas(format!(
+                        "ISR {isr:?} of {topic}-{partition} must hold the leader {} and only replicas {:?}",
+                        p.leader, p.replicas
+                    )));
+                }
+                let added = isr.iter().any(|r| !p.isr.contains(r));
+                if added && isr.iter().any(|r| !p.isr.contains(r) && !self.is_live(*r)) {
+                    return Err(MetadataError::InvalidReplicas(format!(
+                        "ISR {isr:?} of {topic}-{partition} would add a fenced broker"
+                    )));
+                }
+                p.isr = dedup(isr);
+                p.partition_epoch += 1;
+                next.topics.insert(topic.clone(), Arc::new(t));
+            }
+            MetadataRecord::ElectLeader {
+                topic,
+                partition,
+                leader,
+            } => {
+                let mut t = (**next.existing(topic)?).clone();
+                let p = t
+                    .partition_states
+                    .get_mut(*partition as usize)
+                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                if !p.isr.contains(leader) || !self.is_live(*leader) {
+                    return Err(MetadataError::InvalidReplicas(format!(
+                        "broker {leader} is not a live in-sync replica of {topic}-{partition}"
+                    )));
+                }
+                if p.leader != *leader {
+                    p.leader = *leader;
+                    p.leader_epoch += 1;
+                    p.partition_epoch += 1;
+                }
+                next.topics.insert(topic.clone(), Arc::new(t));
+            }
         }
         Ok(next)
+    }
+
+    /// Partition states for new partitions: every replica in sync, the first
+    /// live one leading.
+    fn new_partitions(
+        &self,
+        assignments: &[Vec<i32>],
+    ) -> Result<Vec<PartitionImage>, MetadataError> {
+        let mut out = Vec::with_capacity(assignments.len());
+        for (i, replicas) in assignments.iter().enumerate() {
+            if replicas.is_empty() || dedup(replicas).len() != replicas.len() {
+                return Err(MetadataError::InvalidReplicas(format!(
+                    "partition {i}: replicas {replicas:?} must be non-empty and distinct"
+                )));
+            }
+            if let Some(r) = replicas.iter().find(|r| !self.brokers.contains_key(r)) {
+                return Err(MetadataError::InvalidReplicas(format!(
+                    "partition {i}: broker {r} is not registered"
+                )));
+            }
+            let isr: Vec<i32> = replicas
+                .iter()
+                .copied()
+                .filter(|r| self.is_live(*r))
+                .collect();
+            let (isr, leader) = match isr.first() {
+                Some(l) => (isr.clone(), *l),
+                // Nobody is up: keep every replica eligible, the first to return leads.
+                None => (replicas.clone(), NO_LEADER),
+            };
+            out.push(PartitionImage {
+                replicas: replicas.clone(),
+                isr,
+                leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Marks `id` fenced, moves its leaderships to other live in-sync
+    /// replicas and takes it out of every ISR it is not the last member of
+    /// (the last one stays: it is the only copy known to be complete).
+    fn fence(&mut self, id: i32) {
+        if let Some(b) = self.brokers.get_mut(&id) {
+            b.fenced = true;
+        }
+        let live: Vec<i32> = self.live_brokers().map(|b| b.id).collect();
+        for t in self.topics.values_mut() {
+            if !t.partition_states.iter().any(|p| p.replicas.contains(&id)) {
+                continue;
+            }
+            let unclean = t.unclean_allowed();
+            let t = Arc::make_mut(t);
+            for p in t
+                .partition_states
+                .iter_mut()
+                .filter(|p| p.replicas.contains(&id))
+            {
+                let mut changed = false;
+                if p.isr.len() > 1 && p.isr.contains(&id) {
+                    p.isr.retain(|r| *r != id);
+                    changed = true;
+                }
+                if p.leader == id {
+                    let candidate = p.isr.iter().copied().find(|r| live.contains(r));
+                    let (leader, isr) = match candidate {
+                        Some(l) => (l, p.isr.clone()),
+                        None if unclean => {
+                            match p.replicas.iter().copied().find(|r| live.contains(r)) {
+                                Some(l) => (l, vec![l]),
+                                None => (NO_LEADER, p.isr.clone()),
+                            }
+                        }
+                        None => (NO_LEADER, p.isr.clone()),
+                    };
+                    p.leader = leader;
+                    p.isr = isr;
+                    p.leader_epoch += 1;
+                    changed = true;
+                }
+                if changed {
+                    p.partition_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// Gives leaderless partitions whose ISR holds `id` a leader again.
+    fn unfence(&mut self, id: i32) {
+        for t in self.topics.values_mut() {
+            let unclean = t.unclean_allowed();
+            let needs = t
+                .partition_states
+                .iter()
+                .any(|p| p.leader == NO_LEADER && p.replicas.contains(&id));
+            if !needs {
+                continue;
+            }
+            let t = Arc::make_mut(t);
+            for p in t.partition_states.iter_mut() {
+                if p.leader != NO_LEADER || !p.replicas.contains(&id) {
+                    continue;
+                }
+                if p.isr.contains(&id) {
+                    p.leader = id;
+                } else if unclean {
+                    p.leader = id;
+                    p.isr = vec![id];
+                } else {
+                    continue;
+                }
+                p.leader_epoch += 1;
+                p.partition_epoch += 1;
+            }
+        }
     }
 
     fn existing(&self, name: &str) -> Result<&Arc<TopicImage>, MetadataError> {
@@ -148,6 +447,16 @@ impl MetadataImage {
             .get(name)
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))
     }
+}
+
+fn dedup(ids: &[i32]) -> Vec<i32> {
+    let mut out: Vec<i32> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !out.contains(id) {
+            out.push(*id);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -161,12 +470,167 @@ mod tests {
             partitions,
             replication_factor: 1,
             configs: BTreeMap::new(),
+            assignments: vec![vec![1]; partitions as usize],
         }
+    }
+
+    fn register(i: &MetadataImage, id: i32) -> MetadataImage {
+        let i = i
+            .apply(&MetadataRecord::RegisterBroker {
+                id,
+                incarnation: uuid::Uuid::from_u128(id as u128),
+                host: "h".into(),
+                port: 9092,
+                rack: None,
+            })
+            .unwrap();
+        i.apply(&MetadataRecord::UnfenceBroker { id }).unwrap()
+    }
+
+    fn cluster3() -> MetadataImage {
+        let i = register(&MetadataImage::default(), 1);
+        let i = register(&i, 2);
+        let i = register(&i, 3);
+        i.apply(&MetadataRecord::CreateTopic {
+            name: "t".into(),
+            id: uuid::Uuid::new_v4(),
+            partitions: 2,
+            replication_factor: 3,
+            configs: BTreeMap::new(),
+            assignments: vec![vec![1, 2, 3], vec![2, 3, 1]],
+        })
+        .unwrap()
+    }
+
+    fn part(i: &MetadataImage, p: i32) -> PartitionImage {
+        i.topic("t").unwrap().partition(p).unwrap().clone()
+    }
+
+    #[test]
+    fn fencing_moves_leaders_within_the_isr() {
+        let i = cluster3();
+        assert_eq!(part(&i, 0).leader, 1);
+        assert_eq!(part(&i, 0).isr, vec![1, 2, 3]);
+        let i = i.apply(&MetadataRecord::FenceBroker { id: 1 }).unwrap();
+        let p = part(&i, 0);
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.isr.clone()),
+            (2, 1, vec![2, 3])
+        );
+        // Partition 1 was led by 2: only its ISR shrinks, its epoch stays.
+        let p1 = part(&i, 1);
+        assert_eq!(
+            (p1.leader, p1.leader_epoch, p1.isr.clone()),
+            (2, 0, vec![2, 3])
+        );
+        // Fencing the rest leaves the last in-sync replica in the ISR, leaderless.
+        let i = i.apply(&MetadataRecord::FenceBroker { id: 2 }).unwrap();
+        let i = i.apply(&MetadataRecord::FenceBroker { id: 3 }).unwrap();
+        let p = part(&i, 0);
+        assert_eq!((p.leader, p.isr.clone()), (NO_LEADER, vec![3]));
+        // Broker 1 is not in the ISR any more: coming back does not make it leader.
+        let i = i.apply(&MetadataRecord::UnfenceBroker { id: 1 }).unwrap();
+        assert_eq!(part(&i, 0).leader, NO_LEADER);
+        let i = i.apply(&MetadataRecord::UnfenceBroker { id: 3 }).unwrap();
+        let p = part(&i, 0);
+        assert_eq!((p.leader, p.leader_epoch), (3, 4));
+    }
+
+    #[test]
+    fn unclean_election_only_when_enabled() {
+        let mut i = cluster3();
+        for id in [2, 3, 1] {
+            i = i.apply(&MetadataRecord::FenceBroker { id }).unwrap();
+        }
+        assert_eq!(part(&i, 0).isr, vec![1]);
+        let back = i.apply(&MetadataRecord::UnfenceBroker { id: 2 }).unwrap();
+        assert_eq!(part(&back, 0).leader, NO_LEADER);
+        let mut changes = BTreeMap::new();
+        changes.insert(
+            "unclean.leader.election.enable".to_string(),
+            Some("true".to_string()),
+        );
+        let i = i
+            .apply(&MetadataRecord::AlterTopicConfigs {
+                name: "t".into(),
+                changes,
+            })
+            .unwrap();
+        let i = i.apply(&MetadataRecord::UnfenceBroker { id: 2 }).unwrap();
+        let p = part(&i, 0);
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    }
+
+    #[test]
+    fn isr_changes_need_the_current_epochs() {
+        let i = cluster3();
+        let shrink = MetadataRecord::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            isr: vec![1, 2],
+        };
+        let i = i.apply(&shrink).unwrap();
+        assert_eq!(part(&i, 0).isr, vec![1, 2]);
+        assert!(matches!(
+            i.apply(&shrink),
+            Err(MetadataError::StalePartitionState(_))
+        ));
+        let no_leader = MetadataRecord::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch: 1,
+            isr: vec![2, 3],
+        };
+        assert!(matches!(
+            i.apply(&no_leader),
+            Err(MetadataError::InvalidReplicas(_))
+        ));
+        let i = i.apply(&MetadataRecord::FenceBroker { id: 3 }).unwrap();
+        let add_fenced = MetadataRecord::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch: 1,
+            isr: vec![1, 2, 3],
+        };
+        assert!(i.apply(&add_fenced).is_err());
+        let elect = MetadataRecord::ElectLeader {
+            topic: "t".into(),
+            partition: 0,
+            leader: 2,
+        };
+        let i = i.apply(&elect).unwrap();
+        assert_eq!((part(&i, 0).leader, part(&i, 0).leader_epoch), (2, 1));
+    }
+
+    #[test]
+    fn a_restarted_broker_comes_back_fenced_and_out_of_sync() {
+        let i = cluster3();
+        let i = i
+            .apply(&MetadataRecord::RegisterBroker {
+                id: 1,
+                incarnation: uuid::Uuid::new_v4(),
+                host: "h".into(),
+                port: 9092,
+                rack: None,
+            })
+            .unwrap();
+        assert!(i.brokers[&1].fenced);
+        let p = part(&i, 0);
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2, 3]));
+        assert!(i.apply(&MetadataRecord::FenceBroker { id: 9 }).is_err());
+        let json = serde_json::to_string(&i).unwrap();
+        let back: MetadataImage = serde_json::from_str(&json).unwrap();
+        assert_eq!(part(&back, 0), p);
     }
 
     #[test]
     fn create_grow_alter_delete() {
-        let i = MetadataImage::default().apply(&create("a", 2)).unwrap();
+        let i = register(&MetadataImage::default(), 1);
+        let i = i.apply(&create("a", 2)).unwrap();
         assert!(matches!(
             i.apply(&create("a", 1)),
             Err(MetadataError::TopicExists(_))
@@ -175,13 +639,15 @@ mod tests {
             .apply(&MetadataRecord::CreatePartitions {
                 name: "a".into(),
                 count: 3,
+                assignments: vec![vec![1]],
             })
             .unwrap();
         assert_eq!(i.topic("a").unwrap().partitions, 3);
         assert!(i
             .apply(&MetadataRecord::CreatePartitions {
                 name: "a".into(),
-                count: 3
+                count: 3,
+                assignments: vec![],
             })
             .is_err());
         let mut changes = BTreeMap::new();
@@ -199,7 +665,7 @@ mod tests {
             .apply(&MetadataRecord::DeleteTopic { name: "a".into() })
             .unwrap();
         assert!(i.topic("a").is_none() && i.topic_by_id(&id).is_none());
-        assert_eq!(i.version, 4);
+        assert_eq!(i.version, 6);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-pub use image::{JobImage, MetadataImage, TopicImage};
+pub use image::{BrokerImage, JobImage, MetadataImage, PartitionImage, TopicImage, NO_LEADER};
 pub use record::MetadataRecord;
 
 /// Producer ids are reserved in blocks so that a restart never reuses one.
@@ -34,6 +34,12 @@ pub enum MetadataError {
     JobExists(String),
     #[error("job '{0}' does not exist")]
     UnknownJob(String),
+    #[error("{0}")]
+    InvalidReplicas(String),
+    #[error("{0}")]
+    StalePartitionState(String),
+    #[error("broker {0} is not registered")]
+    UnknownBroker(i32),
     #[error("metadata log {path}: {source}")]
     Io {
         path: String,
@@ -67,10 +73,29 @@ pub struct Controller {
 
 impl Controller {
     /// Opens the metadata log under `dir`, replays it, and bootstraps a new cluster id if empty.
-    pub fn open(dir: &Path, cluster_id: Option<&str>) -> Result<Self, MetadataError> {
+    pub fn open(dir: &Path, node_id: i32, cluster_id: Option<&str>) -> Result<Self, MetadataError> {
         let (mut log, records) = log::MetadataLog::open(dir)?;
         let mut image = MetadataImage::default();
         for r in &records {
+            let current = match r {
+                MetadataRecord::CreatePartitions { name, .. } => {
+                    image.topic(name).map_or(0, |t| t.partitions)
+                }
+                _ => 0,
+            };
+            let r = &r.clone().with_legacy_assignments(node_id, current);
+            if !image.brokers.contains_key(&node_id)
+                && matches!(r, MetadataRecord::CreateTopic { .. })
+            {
+                // Single-node logs never registered their one broker.
+                image = image.apply(&MetadataRecord::RegisterBroker {
+                    id: node_id,
+                    incarnation: uuid::Uuid::nil(),
+                    host: String::new(),
+                    port: 0,
+                    rack: None,
+                })?;
+            }
             match image.apply(r) {
                 Ok(next) => image = next,
                 // Records were validated before they were written; one that no
@@ -116,7 +141,10 @@ impl Controller {
     }
 
     /// Validates, persists and applies one change; returns the new image.
-    pub fn propose(&self, record: MetadataRecord) -> Result<Arc<MetadataImage>, MetadataError> {
+    pub async fn propose(
+        &self,
+        record: MetadataRecord,
+    ) -> Result<Arc<MetadataImage>, MetadataError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let next = Arc::new(state.image.apply(&record)?);
         state.log.append(&record)?;
@@ -131,7 +159,7 @@ impl Controller {
     }
 
     /// Hands out a producer id that was never used before, even across restarts.
-    pub fn next_producer_id(&self) -> Result<i64, MetadataError> {
+    pub async fn next_producer_id(&self) -> Result<i64, MetadataError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.producer_id_next >= state.image.producer_ids_next {
             let record = MetadataRecord::AllocateProducerIds {
@@ -174,27 +202,45 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    #[test]
-    fn changes_and_producer_ids_survive_restart() {
+    pub(crate) async fn register(c: &Controller) {
+        c.propose(MetadataRecord::RegisterBroker {
+            id: 1,
+            incarnation: uuid::Uuid::new_v4(),
+            host: "localhost".into(),
+            port: 9092,
+            rack: None,
+        })
+        .await
+        .unwrap();
+        c.propose(MetadataRecord::UnfenceBroker { id: 1 })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn changes_and_producer_ids_survive_restart() {
         let dir = tempfile::tempdir().unwrap();
         let (cluster, first_pid) = {
-            let c = Controller::open(dir.path(), None).unwrap();
+            let c = Controller::open(dir.path(), 1, None).unwrap();
+            register(&c).await;
             c.propose(MetadataRecord::CreateTopic {
                 name: "t".into(),
                 id: uuid::Uuid::new_v4(),
                 partitions: 3,
                 replication_factor: 1,
                 configs: BTreeMap::new(),
+                assignments: vec![vec![1]; 3],
             })
+            .await
             .unwrap();
-            let pid = c.next_producer_id().unwrap();
-            assert_eq!(c.next_producer_id().unwrap(), pid + 1);
+            let pid = c.next_producer_id().await.unwrap();
+            assert_eq!(c.next_producer_id().await.unwrap(), pid + 1);
             (c.image().cluster_id.clone(), pid)
         };
         assert_eq!(cluster.len(), 22);
-        let c = Controller::open(dir.path(), None).unwrap();
+        let c = Controller::open(dir.path(), 1, None).unwrap();
         assert_eq!(c.image().cluster_id, cluster);
         assert_eq!(c.image().topic("t").unwrap().partitions, 3);
-        assert!(c.next_producer_id().unwrap() > first_pid + 1);
+        assert!(c.next_producer_id().await.unwrap() > first_pid + 1);
     }
 }
