@@ -178,9 +178,11 @@ async fn start_controller(
         .await
         .context("cannot start the metadata controller")?;
     let mut images = controller.subscribe();
+    if images.borrow().cluster_id.is_empty() {
+        tracing::info!("waiting for the metadata quorum (controller.quorum.voters)");
+    }
     let waited = tokio::time::timeout(CLUSTER_ID_WAIT, async {
         while images.borrow_and_update().cluster_id.is_empty() {
-            tracing::info!("waiting for the metadata quorum (controller.quorum.voters)");
             if images.changed().await.is_err() {
                 break;
             }

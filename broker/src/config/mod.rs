@@ -298,6 +298,16 @@ impl ServerConfig {
                 &format!("node {node_id} is not in controller.quorum.voters, so listeners needs a listener with one of these names to receive the metadata log"),
             ));
         }
+        let heartbeat_ms = positive("broker.heartbeat.interval.ms")?;
+        let session_ms = positive("broker.session.timeout.ms")?;
+        if session_ms < 2 * heartbeat_ms {
+            // One late heartbeat must not fence a healthy broker.
+            return Err(malformed(
+                "broker.session.timeout.ms",
+                &session_ms.to_string(),
+                "must be at least twice broker.heartbeat.interval.ms",
+            ));
+        }
         let num_partitions = positive("num.partitions")? as i32;
         let default_replication_factor = positive("default.replication.factor")? as i16;
         let level = get("log.level").unwrap_or("info");
@@ -329,8 +339,8 @@ impl ServerConfig {
             cluster_id: get("cluster.id").map(str::to_string),
             voters,
             controller_listener,
-            broker_heartbeat_interval_ms: positive("broker.heartbeat.interval.ms")? as u64,
-            broker_session_timeout_ms: positive("broker.session.timeout.ms")? as u64,
+            broker_heartbeat_interval_ms: heartbeat_ms as u64,
+            broker_session_timeout_ms: session_ms as u64,
             values,
         })
     }

@@ -124,6 +124,26 @@ async fn leader_of(nodes: &[&Arc<Controller>]) -> i32 {
     .await
 }
 
+/// Snapshots `c` and purges its log up to the snapshot, as the snapshot
+/// policy does every 1000 entries.
+async fn snapshot_and_purge(c: &Controller) {
+    let applied = c.status().last_applied.expect("something applied");
+    c.raft.trigger().snapshot().await.unwrap();
+    within(10, "snapshot built", async {
+        while c.raft.metrics().borrow().snapshot.map(|l| l.index) < Some(applied) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    c.raft.trigger().purge_log(applied).await.unwrap();
+    within(10, "log purged", async {
+        while c.raft.metrics().borrow().purged.map(|l| l.index) < Some(applied) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_node_persists_changes_and_producer_ids() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,6 +166,11 @@ async fn single_node_persists_changes_and_producer_ids() {
         assert!(matches!(err, MetadataError::TopicExists(_)), "{err:?}");
         let pid = c.next_producer_id().await.unwrap();
         assert_eq!(c.next_producer_id().await.unwrap(), pid + 1);
+        // The restart below starts from the snapshot plus a log tail.
+        snapshot_and_purge(&c).await;
+        within(5, "after snapshot", c.propose(create("t2")))
+            .await
+            .unwrap();
         within(5, "close", c.close()).await;
         (cluster, pid)
     };
@@ -157,7 +182,7 @@ async fn single_node_persists_changes_and_producer_ids() {
     .await
     .unwrap();
     assert_eq!(c.image().cluster_id, cluster);
-    assert!(c.image().topic("t").is_some());
+    assert!(c.image().topic("t").is_some() && c.image().topic("t2").is_some());
     assert!(c.next_producer_id().await.unwrap() > pid + 1);
     until(&c, "own broker registered and unfenced", |i| {
         i.brokers.get(&1).is_some_and(|b| !b.fenced)
