@@ -4,6 +4,7 @@ use kafka_protocol::ResponseError;
 use millrace_storage::StorageError;
 
 use crate::metadata::MetadataError;
+use crate::replica::ReplicaError;
 
 /// Errors a handler answers with.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,8 @@ pub enum BrokerError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
     /// A request that names something invalid; the code says what.
     #[error("{message}")]
     Invalid {
@@ -34,6 +37,7 @@ impl BrokerError {
         let code = match self {
             BrokerError::Storage(e) => e.kafka_error_code(),
             BrokerError::Metadata(e) => metadata_code(e).code(),
+            BrokerError::Replica(e) => replica_code(e),
             BrokerError::Invalid { code, .. } => code.code(),
         };
         if code == ResponseError::UnknownServerError.code()
@@ -68,6 +72,16 @@ fn metadata_code(e: &MetadataError) -> ResponseError {
         | MetadataError::Encode(_)
         | MetadataError::Raft(_)
         | MetadataError::Remote(_) => ResponseError::UnknownServerError,
+    }
+}
+
+fn replica_code(e: &ReplicaError) -> i16 {
+    match e {
+        ReplicaError::Storage(e) => e.kafka_error_code(),
+        ReplicaError::NotLeader(_) => ResponseError::NotLeaderOrFollower.code(),
+        ReplicaError::FencedEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
+        ReplicaError::UnknownEpoch { .. } => ResponseError::UnknownLeaderEpoch.code(),
+        ReplicaError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas.code(),
     }
 }
 

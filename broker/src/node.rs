@@ -106,6 +106,10 @@ impl Node {
             tracker.spawn(server::serve(self.broker.clone(), l, shutdown.clone()));
         }
         tracker.spawn(crate::http::serve(self.broker.clone(), shutdown.clone()));
+        tracker.spawn(crate::replica::fetcher::run(
+            self.broker.clone(),
+            shutdown.clone(),
+        ));
         tracker.spawn(crate::jobs::JobRuntime::new(self.broker.clone()).run(shutdown.clone()));
         tracker.close();
         tracker.wait().await;

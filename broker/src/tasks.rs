@@ -37,6 +37,7 @@ pub fn spawn(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Cancellatio
         |p| p.maybe_flush(now_ms()),
     );
     spawn_group_timers(broker, tracker, shutdown);
+    spawn_isr_updates(broker, tracker, shutdown);
     if c.cleaner_enable {
         every(
             broker,
@@ -108,6 +109,47 @@ fn spawn_group_timers(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Ca
                 last_retention_check = now;
             }
             broker.groups.tick(&broker.replicas, now, expire);
+        }
+    });
+}
+
+/// How often leaders compare their ISR with their followers' progress.
+const ISR_TICK_MS: u64 = 200;
+
+/// Leaders ask the controller to shrink the ISR of followers lagging more
+/// than `replica.lag.time.max.ms` and to expand it with caught-up ones
+/// (Kafka's AlterPartition). A refused change (stale epochs: leadership
+/// moved) is dropped; the next tick works from the new image.
+fn spawn_isr_updates(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let broker = broker.clone();
+    let shutdown = shutdown.clone();
+    let lag_max_ms = broker.config.long("replica.lag.time.max.ms").max(1);
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(ISR_TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = now_ms();
+            for p in broker.replicas.all() {
+                let Some((isr, leader_epoch, partition_epoch)) = p.wanted_isr(now, lag_max_ms)
+                else {
+                    continue;
+                };
+                tracing::info!(topic = %p.topic, partition = p.index, ?isr, "changing ISR");
+                let record = crate::metadata::MetadataRecord::AlterIsr {
+                    topic: p.topic.clone(),
+                    partition: p.index as u32,
+                    leader_epoch,
+                    partition_epoch,
+                    isr,
+                };
+                if let Err(e) = broker.controller.propose(record).await {
+                    tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
+                }
+            }
         }
     });
 }

@@ -144,6 +144,16 @@ fn sample(key: ApiKey, topic: &str) -> RequestKind {
             OffsetDeleteRequest::default()
                 .with_group_id(GroupId(StrBytes::from_static_str("simple"))),
         ),
+        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+            OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(name)
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_leader_epoch(0),
+                    ]),
+            ]),
+        ),
         other => panic!("advertised {other:?} has no sample request here; add one"),
     }
 }

@@ -6,7 +6,8 @@ use kafka_protocol::messages::{
     DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
     HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
     LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestKind, ResponseKind,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::Request;
 
@@ -54,4 +55,5 @@ exchange! {
     DescribeGroupsRequest => DescribeGroups,
     ListGroupsRequest => ListGroups,
     DeleteGroupsRequest => DeleteGroups,
+    OffsetForLeaderEpochRequest => OffsetForLeaderEpoch,
 }

@@ -1,12 +1,14 @@
 //! Validation of one append call, shared by [`crate::PartitionLog`] and
 //! [`crate::MemoryLog`]: every batch is checked (framing, CRC, size, keys, producer
-//! sequence) and given its offsets before a single byte is written.
+//! sequence) and given its offsets before a single byte is written. The follower path
+//! ([`plan_replicated`]) checks the same framing but keeps the leader's offsets and epochs.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::batch::{self, BatchHeader};
 use crate::config::LogConfig;
+use crate::epoch_cache::{self, EpochEntry, LeaderEpochCache};
 use crate::error::StorageError;
 use crate::producer_state::{ProducerEntry, ProducerStateManager};
 use crate::records::BatchRecords;
@@ -20,6 +22,8 @@ pub(crate) struct PlannedBatch {
     pub base_offset: i64,
     pub last_offset: i64,
     pub max_timestamp: i64,
+    /// Written into the batch header (the leader's epoch; a replicated batch keeps its own).
+    pub partition_leader_epoch: i32,
     /// The LogAppendTime copy (base offset not yet patched), if the config asks for it.
     pub stamped: Option<Vec<u8>>,
 }
@@ -45,6 +49,8 @@ pub(crate) struct AppendPlan {
     pub producers: HashMap<i64, ProducerEntry>,
     pub total_bytes: usize,
     pub info: AppendInfo,
+    /// Epochs this append starts, for the leader-epoch cache once the data is written.
+    pub new_epochs: Vec<EpochEntry>,
 }
 
 impl AppendPlan {
@@ -53,21 +59,37 @@ impl AppendPlan {
     }
 }
 
-/// Validates `input` (one or more v2 batches) for appending at `next_offset`.
+/// What planning needs to know about the log.
+pub(crate) struct LogView<'a> {
+    pub config: &'a LogConfig,
+    pub producers: &'a ProducerStateManager,
+    pub epochs: &'a LeaderEpochCache,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// Validates `input` (one or more v2 batches) for appending at the log end as leader of
+/// `leader_epoch`.
 pub(crate) fn plan_append(
     input: &[u8],
-    config: &LogConfig,
-    producers: &ProducerStateManager,
-    next_offset: i64,
-    log_start_offset: i64,
+    log: &LogView<'_>,
+    leader_epoch: i32,
     now_ms: i64,
 ) -> Result<Plan, StorageError> {
+    let LogView {
+        config,
+        producers,
+        epochs,
+        log_start_offset,
+        log_end_offset: next_offset,
+    } = *log;
     if input.is_empty() {
         return Err(StorageError::InvalidRecord {
             position: 0,
             reason: "append without record batches".into(),
         });
     }
+    epochs.check_not_stale(leader_epoch)?;
     let mut staged = producers.begin();
     let mut batches = Vec::new();
     let mut offset = next_offset;
@@ -111,6 +133,7 @@ pub(crate) fn plan_append(
             base_offset: offset,
             last_offset,
             max_timestamp: batch_max_ts,
+            partition_leader_epoch: leader_epoch,
             stamped,
         });
         max_timestamp = max_timestamp.max(batch_max_ts);
@@ -131,12 +154,112 @@ pub(crate) fn plan_append(
         duplicate: false,
         records,
     };
+    let mut new_epochs = Vec::new();
+    if epochs.is_new(leader_epoch) {
+        new_epochs.push(EpochEntry {
+            epoch: leader_epoch,
+            start_offset: next_offset,
+        });
+    }
     Ok(Plan::Write(AppendPlan {
         batches,
         producers: staged.into_staged(),
         total_bytes: input.len(),
         info,
+        new_epochs,
     }))
+}
+
+/// Validates batches a follower copies from its leader. Offsets and leader epochs are the
+/// leader's and are kept; the first batch must start at the log end, offsets must increase
+/// (compaction may leave gaps) and epochs must not go back. Producer state is recorded
+/// without duplicate or sequence checks: the leader already decided. `input` is not empty.
+pub(crate) fn plan_replicated(input: &[u8], log: &LogView<'_>) -> Result<AppendPlan, StorageError> {
+    let mut staged = log.producers.begin();
+    let mut latest_epoch = log.epochs.latest_epoch();
+    let mut new_epochs = Vec::new();
+    let mut batches = Vec::new();
+    let mut previous_last: Option<i64> = None;
+    let mut position = 0;
+    let mut records = 0u32;
+    let mut max_timestamp = -1i64;
+    while position < input.len() {
+        let header = batch::validate(&input[position..], position)?;
+        let size_bytes = header.total_bytes();
+        if size_bytes > log.config.max_message_bytes as usize {
+            return Err(StorageError::MessageTooLarge {
+                size_bytes,
+                limit_bytes: log.config.max_message_bytes,
+            });
+        }
+        let base_offset = header.base_offset();
+        match previous_last {
+            None if base_offset != log.log_end_offset => {
+                return Err(StorageError::NonContiguousReplicatedAppend {
+                    expected: log.log_end_offset,
+                    got: base_offset,
+                })
+            }
+            Some(previous_last_offset) if base_offset <= previous_last_offset => {
+                return Err(StorageError::OffsetsOutOfOrder {
+                    previous_last_offset,
+                    base_offset,
+                })
+            }
+            _ => {}
+        }
+        let epoch = header.partition_leader_epoch();
+        epoch_cache::check_not_stale(epoch, latest_epoch)?;
+        if epoch_cache::is_new(epoch, latest_epoch) {
+            latest_epoch = Some(epoch);
+            new_epochs.push(EpochEntry {
+                epoch,
+                start_offset: base_offset,
+            });
+        }
+        staged.record(&header, base_offset);
+        batches.push(PlannedBatch {
+            range: position..position + size_bytes,
+            base_offset,
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp(),
+            partition_leader_epoch: epoch,
+            stamped: None,
+        });
+        max_timestamp = max_timestamp.max(header.max_timestamp());
+        records = records.saturating_add(header.records_count() as u32);
+        previous_last = Some(header.last_offset());
+        position += size_bytes;
+    }
+    let info = AppendInfo {
+        first_offset: log.log_end_offset,
+        last_offset: previous_last.unwrap_or(log.log_end_offset - 1),
+        max_timestamp,
+        log_append_time: -1,
+        log_start_offset: log.log_start_offset,
+        duplicate: false,
+        records,
+    };
+    Ok(AppendPlan {
+        batches,
+        producers: staged.into_staged(),
+        total_bytes: input.len(),
+        info,
+        new_epochs,
+    })
+}
+
+/// The answer to a replicated append of no batches: nothing written.
+pub(crate) fn empty_append(log_start_offset: i64, log_end_offset: i64) -> AppendInfo {
+    AppendInfo {
+        first_offset: log_end_offset,
+        last_offset: log_end_offset - 1,
+        max_timestamp: -1,
+        log_append_time: -1,
+        log_start_offset,
+        duplicate: false,
+        records: 0,
+    }
 }
 
 /// Compacted topics need a key on every (non-control) record.

@@ -46,6 +46,23 @@ pub enum StorageError {
         current_epoch: i16,
     },
 
+    /// A leader append (or a replicated batch) with a leader epoch older than the latest one
+    /// the log has seen (Kafka FENCED_LEADER_EPOCH).
+    #[error("leader epoch {epoch} is older than the latest epoch {latest}")]
+    StaleLeaderEpoch { epoch: i32, latest: i32 },
+
+    /// A replicated append that does not start at the log end: the follower must truncate
+    /// or fetch from its log end first (Kafka's UnexpectedAppendOffsetException).
+    #[error("replicated append must start at the log end {expected}, got base offset {got}")]
+    NonContiguousReplicatedAppend { expected: i64, got: i64 },
+
+    /// Replicated batches whose offsets do not increase (Kafka's OffsetsOutOfOrderException).
+    #[error("replicated batch at base offset {base_offset} does not follow offset {previous_last_offset}")]
+    OffsetsOutOfOrder {
+        previous_last_offset: i64,
+        base_offset: i64,
+    },
+
     /// `truncate_to` was asked to cut inside a batch.
     #[error("offset {offset} is not on a batch boundary")]
     NotBatchBoundary { offset: i64 },
@@ -85,12 +102,16 @@ impl StorageError {
             StorageError::MessageTooLarge { .. } => 10,
             StorageError::OutOfOrderSequence { .. } => 45,
             StorageError::InvalidProducerEpoch { .. } => 47,
+            StorageError::StaleLeaderEpoch { .. } => 74, // FENCED_LEADER_EPOCH
             StorageError::InvalidRecord { .. } => 87,
             StorageError::Io { .. }
             | StorageError::CorruptFile { .. }
             | StorageError::LogOffline { .. }
             | StorageError::Injected(_) => 56, // KAFKA_STORAGE_ERROR
-            StorageError::NotBatchBoundary { .. } | StorageError::InvalidConfig(_) => -1,
+            StorageError::NotBatchBoundary { .. }
+            | StorageError::NonContiguousReplicatedAppend { .. }
+            | StorageError::OffsetsOutOfOrder { .. }
+            | StorageError::InvalidConfig(_) => -1,
         }
     }
 

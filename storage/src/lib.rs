@@ -3,7 +3,7 @@
 //! Owns everything on disk for one partition: segments of Kafka v2 record batches stored
 //! exactly as produced (`<base offset>.log`), memory-mapped sparse offset and time indexes,
 //! recovery of a torn tail, retention, DeleteRecords, follower truncation, flush policy,
-//! idempotent producer state and log compaction. Also owns the v2 batch format itself
+//! idempotent producer state, the leader-epoch cache and log compaction. Also owns the v2 batch format itself
 //! ([`batch`], [`records`]), which the broker reuses.
 //!
 //! Must not depend on tokio or any async runtime, nor on the protocol or broker crates.
@@ -18,21 +18,24 @@
 //!   `retention` and `compaction` for open, deletion and cleaning.
 //! - [`memory`]: [`MemoryLog`], the in-memory [`Log`] for tests and simulation.
 //! - `segment`, `index`, `time_index`, `index_file`: one segment and its mmap indexes.
+//! - [`epoch_cache`]: leader epoch → start offset (KIP-101/279), `leader-epoch-checkpoint`.
 //! - [`producer_state`]: idempotent producer sequence/epoch tracking and snapshots.
 //! - `checkpoint`: atomically written metadata files (recovery point, log start).
-//! - `append_plan`: validation of an append, shared by both logs.
+//! - `append_plan`: validation of an append (leader and follower), shared by both logs.
 //! - [`failpoints`]: fault injection for tests (`failpoints` feature).
 //! - [`testkit`]: builders of valid batches for tests and benchmarks.
 //!
 //! Invariants (checked by `check_invariants()`): log start ≤ log end; segment base offsets
 //! strictly increase; index entries grow; every byte below a segment's logical end is a
-//! whole batch with a valid CRC.
+//! whole batch with a valid CRC; leader-epoch entries strictly increase in epoch and start
+//! offset, start at or after the log start and before the log end.
 
 pub mod append_plan;
 pub mod batch;
 mod checkpoint;
 mod compaction;
 pub mod config;
+pub mod epoch_cache;
 pub mod error;
 pub mod failpoints;
 mod index;
@@ -84,13 +87,30 @@ pub struct CompactionStats {
 /// One owner mutates it; `read` and the lookups take `&self`. Time is an argument.
 pub trait Log: Send {
     /// Validates all batches in `batches` (one or more v2 batches), then writes them with
-    /// offsets from the log end and `leader_epoch`. Nothing is written on error.
+    /// offsets from the log end and `leader_epoch`. Nothing is written on error. A
+    /// `leader_epoch` newer than [`Log::latest_epoch`] starts at this append's first offset;
+    /// an older one is refused with [`StorageError::StaleLeaderEpoch`].
     fn append(
         &mut self,
         batches: &[u8],
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError>;
+    /// Follower path: appends batches copied from the leader, keeping their base offsets and
+    /// partition leader epochs. Validated like [`Log::append`] (framing, CRC, size); the
+    /// first batch must start at the log end and offsets must increase. Producer state is
+    /// recorded without duplicate checks (the leader decided). Empty input writes nothing.
+    fn append_replicated(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError>;
+    /// The newest leader epoch in the log, if any batch carries one.
+    fn latest_epoch(&self) -> Option<i32>;
+    /// OffsetForLeaderEpoch: the largest cached epoch ≤ `epoch` and its end offset (the
+    /// start of the next cached epoch, or the log end for the latest). `None` if `epoch` is
+    /// older than every cached epoch or the cache is empty.
+    fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)>;
     /// Whole batches from the one containing `offset`, only those whose last offset is
     /// below `max_offset`, at least one batch if any, up to `max_bytes` otherwise.
     fn read(

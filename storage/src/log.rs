@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::append_plan::{plan_append, Plan};
+use crate::append_plan::{empty_append, plan_append, plan_replicated, AppendPlan, LogView, Plan};
 use crate::batch::BatchIter;
 use crate::checkpoint::{self, RECOVERY_POINT_FILE};
 use crate::config::LogConfig;
+use crate::epoch_cache::LeaderEpochCache;
 use crate::error::StorageError;
 use crate::failpoints::{self, FailPoint};
 use crate::producer_state::{self, ProducerStateManager};
@@ -28,6 +29,8 @@ pub struct PartitionLog {
     /// Offset below which data is known fsynced.
     pub(crate) recovery_point: i64,
     pub(crate) producers: ProducerStateManager,
+    /// Leader epoch → first offset; mirrored in `leader-epoch-checkpoint` on every change.
+    pub(crate) epochs: LeaderEpochCache,
     pub(crate) unflushed_records: u64,
     pub(crate) last_flush_ms: i64,
     /// Set after a write or fsync failure: the log refuses writes until reopened.
@@ -59,6 +62,90 @@ impl PartitionLog {
 
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point
+    }
+
+    pub fn leader_epoch_cache(&self) -> &LeaderEpochCache {
+        &self.epochs
+    }
+
+    /// Applies `change` to the epoch cache and rewrites the checkpoint if it changed.
+    pub(crate) fn update_epochs(
+        &mut self,
+        change: impl FnOnce(&mut LeaderEpochCache) -> bool,
+    ) -> Result<(), StorageError> {
+        if change(&mut self.epochs) {
+            self.epochs.write(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the epoch cache from the leader epochs in the batch headers (the checkpoint
+    /// was missing or damaged).
+    pub(crate) fn rebuild_epochs(&mut self) -> Result<(), StorageError> {
+        let mut epochs = LeaderEpochCache::new();
+        for segment in self.segments_from(self.log_start_offset) {
+            segment.for_each_batch_from(self.log_start_offset, |header| {
+                epochs.assign(header.partition_leader_epoch(), header.base_offset());
+            })?;
+        }
+        self.epochs = epochs;
+        Ok(())
+    }
+
+    fn view(&self) -> LogView<'_> {
+        LogView {
+            config: &self.config,
+            producers: &self.producers,
+            epochs: &self.epochs,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+        }
+    }
+
+    /// Writes a validated plan (leader or follower), then updates producer state, the
+    /// epoch cache (after the data, so a crash in between leaves an epoch that recovery
+    /// finds again in the scanned tail) and the flush policy.
+    fn write_plan(
+        &mut self,
+        plan: AppendPlan,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        failpoints::check(FailPoint::Append)?;
+        if self.active().should_roll(
+            &self.config,
+            plan.total_bytes,
+            plan.info.last_offset,
+            now_ms,
+        ) {
+            let result = self.roll();
+            self.guard(result)?;
+        }
+        let config = self.config.clone();
+        let active = self.active_mut();
+        match active.append(&plan, batches, &config) {
+            Ok(()) => {}
+            // The partial write was cut back; the log stays usable (e.g. ENOSPC).
+            Err(e @ StorageError::Io { op: "append", .. }) => return Err(e),
+            Err(e) => return self.guard(Err(e)),
+        }
+        self.active_mut().set_first_append_ms(now_ms);
+        self.log_end_offset = plan.next_offset();
+        self.producers.commit(plan.producers);
+        let new_epochs = plan.new_epochs;
+        let result = self.update_epochs(|cache| {
+            let mut changed = false;
+            for e in &new_epochs {
+                changed |= cache.assign(e.epoch, e.start_offset);
+            }
+            changed
+        });
+        self.guard(result)?;
+        self.unflushed_records += u64::from(plan.info.records);
+        if self.config.fsync_every_append || self.unflushed_records >= self.config.flush_messages {
+            self.flush_data(now_ms)?;
+        }
+        Ok(plan.info)
     }
 
     pub(crate) fn active(&self) -> &Segment {
@@ -167,6 +254,8 @@ impl PartitionLog {
         self.log_end_offset = offset;
         self.recovery_point = offset;
         self.producers.clear();
+        // No data is left for any epoch to describe.
+        self.update_epochs(LeaderEpochCache::clear)?;
         checkpoint::write_offsets(&self.dir, checkpoint::LOG_START_FILE, &[offset])?;
         checkpoint::write_offsets(&self.dir, RECOVERY_POINT_FILE, &[offset])?;
         producer_state::prune_snapshots(&self.dir, offset, offset)
@@ -203,6 +292,7 @@ impl PartitionLog {
         self.log_end_offset = offset;
         self.recovery_point = self.recovery_point.min(offset);
         checkpoint::write_offsets(&self.dir, RECOVERY_POINT_FILE, &[self.recovery_point])?;
+        self.update_epochs(|cache| cache.truncate_from_end(offset))?;
         self.reload_producer_state()
     }
 
@@ -243,43 +333,31 @@ impl Log for PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
         self.ensure_online()?;
-        let plan = match plan_append(
-            batches,
-            &self.config,
-            &self.producers,
-            self.log_end_offset,
-            self.log_start_offset,
-            now_ms,
-        )? {
-            Plan::Duplicate(info) => return Ok(info),
-            Plan::Write(plan) => plan,
-        };
-        failpoints::check(FailPoint::Append)?;
-        if self.active().should_roll(
-            &self.config,
-            plan.total_bytes,
-            plan.info.last_offset,
-            now_ms,
-        ) {
-            let result = self.roll();
-            self.guard(result)?;
+        match plan_append(batches, &self.view(), leader_epoch, now_ms)? {
+            Plan::Duplicate(info) => Ok(info),
+            Plan::Write(plan) => self.write_plan(plan, batches, now_ms),
         }
-        let config = self.config.clone();
-        let active = self.active_mut();
-        match active.append(&plan, batches, leader_epoch, &config) {
-            Ok(()) => {}
-            // The partial write was cut back; the log stays usable (e.g. ENOSPC).
-            Err(e @ StorageError::Io { op: "append", .. }) => return Err(e),
-            Err(e) => return self.guard(Err(e)),
+    }
+
+    fn append_replicated(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        self.ensure_online()?;
+        if batches.is_empty() {
+            return Ok(empty_append(self.log_start_offset, self.log_end_offset));
         }
-        self.active_mut().set_first_append_ms(now_ms);
-        self.log_end_offset = plan.next_offset();
-        self.producers.commit(plan.producers);
-        self.unflushed_records += u64::from(plan.info.records);
-        if self.config.fsync_every_append || self.unflushed_records >= self.config.flush_messages {
-            self.flush_data(now_ms)?;
-        }
-        Ok(plan.info)
+        let plan = plan_replicated(batches, &self.view())?;
+        self.write_plan(plan, batches, now_ms)
+    }
+
+    fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset)
     }
 
     fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Bytes, StorageError> {
@@ -451,5 +529,7 @@ impl Log for PartitionLog {
             active.is_active() || self.offline,
             "last segment must be active"
         );
+        self.epochs
+            .check_invariants(self.log_start_offset, self.log_end_offset);
     }
 }

@@ -1,13 +1,15 @@
 //! [`MemoryLog`]: an in-memory [`Log`] with the same semantics as [`crate::PartitionLog`]
 //! (segments roll by size and age, retention deletes sealed segments, compaction cleans
-//! sealed segments), for fast tests and simulation. Nothing survives a drop.
+//! sealed segments, the leader-epoch cache follows every change), for fast tests and
+//! simulation. Nothing survives a drop.
 
 use bytes::{Bytes, BytesMut};
 
-use crate::append_plan::{plan_append, Plan};
+use crate::append_plan::{empty_append, plan_append, plan_replicated, AppendPlan, LogView, Plan};
 use crate::batch::{self, BatchHeader};
 use crate::compaction::{clean_batch, KeyMap};
 use crate::config::LogConfig;
+use crate::epoch_cache::LeaderEpochCache;
 use crate::error::StorageError;
 use crate::producer_state::ProducerStateManager;
 use crate::retention::retention_victims;
@@ -63,6 +65,7 @@ pub struct MemoryLog {
     log_start_offset: i64,
     log_end_offset: i64,
     producers: ProducerStateManager,
+    epochs: LeaderEpochCache,
 }
 
 impl MemoryLog {
@@ -74,7 +77,55 @@ impl MemoryLog {
             log_start_offset: 0,
             log_end_offset: 0,
             producers: ProducerStateManager::new(),
+            epochs: LeaderEpochCache::new(),
         })
+    }
+
+    pub fn leader_epoch_cache(&self) -> &LeaderEpochCache {
+        &self.epochs
+    }
+
+    fn view(&self) -> LogView<'_> {
+        LogView {
+            config: &self.config,
+            producers: &self.producers,
+            epochs: &self.epochs,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+        }
+    }
+
+    /// Stores a validated plan (leader or follower) in the active segment.
+    fn write_plan(&mut self, plan: AppendPlan, batches: &[u8], now_ms: i64) -> AppendInfo {
+        if self.should_roll(plan.total_bytes, plan.info.last_offset, now_ms) {
+            self.segments.push(MemSegment::new(self.log_end_offset));
+        }
+        let last = self.segments.len() - 1;
+        let active = &mut self.segments[last];
+        for planned in &plan.batches {
+            let source = planned.source(batches);
+            let mut bytes = Vec::with_capacity(source.len());
+            bytes.extend_from_slice(&batch::patched_prefix(
+                source,
+                planned.base_offset,
+                planned.partition_leader_epoch,
+            ));
+            bytes.extend_from_slice(&source[16..]);
+            active.size_bytes += bytes.len() as u64;
+            active.max_timestamp = active.max_timestamp.max(planned.max_timestamp);
+            active.batches.push(MemBatch {
+                base_offset: planned.base_offset,
+                last_offset: planned.last_offset,
+                bytes: Bytes::from(bytes),
+            });
+        }
+        active.first_append_ms.get_or_insert(now_ms);
+        self.log_end_offset = plan.next_offset();
+        self.producers.commit(plan.producers);
+        for e in &plan.new_epochs {
+            self.epochs.assign(e.epoch, e.start_offset);
+        }
+        plan.info
     }
 
     pub fn segment_count(&self) -> usize {
@@ -119,6 +170,7 @@ impl MemoryLog {
         self.log_start_offset = offset;
         self.log_end_offset = offset;
         self.producers = ProducerStateManager::new();
+        self.epochs.clear();
     }
 
     fn delete_oldest(&mut self, count: usize) {
@@ -126,6 +178,7 @@ impl MemoryLog {
         self.segments.drain(..count);
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
         self.producers.remove_before(self.log_start_offset);
+        self.epochs.truncate_from_start(self.log_start_offset);
     }
 }
 
@@ -136,43 +189,30 @@ impl Log for MemoryLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
-        let plan = match plan_append(
-            batches,
-            &self.config,
-            &self.producers,
-            self.log_end_offset,
-            self.log_start_offset,
-            now_ms,
-        )? {
-            Plan::Duplicate(info) => return Ok(info),
-            Plan::Write(plan) => plan,
-        };
-        if self.should_roll(plan.total_bytes, plan.info.last_offset, now_ms) {
-            self.segments.push(MemSegment::new(self.log_end_offset));
+        match plan_append(batches, &self.view(), leader_epoch, now_ms)? {
+            Plan::Duplicate(info) => Ok(info),
+            Plan::Write(plan) => Ok(self.write_plan(plan, batches, now_ms)),
         }
-        let last = self.segments.len() - 1;
-        let active = &mut self.segments[last];
-        for planned in &plan.batches {
-            let source = planned.source(batches);
-            let mut bytes = Vec::with_capacity(source.len());
-            bytes.extend_from_slice(&batch::patched_prefix(
-                source,
-                planned.base_offset,
-                leader_epoch,
-            ));
-            bytes.extend_from_slice(&source[16..]);
-            active.size_bytes += bytes.len() as u64;
-            active.max_timestamp = active.max_timestamp.max(planned.max_timestamp);
-            active.batches.push(MemBatch {
-                base_offset: planned.base_offset,
-                last_offset: planned.last_offset,
-                bytes: Bytes::from(bytes),
-            });
+    }
+
+    fn append_replicated(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        if batches.is_empty() {
+            return Ok(empty_append(self.log_start_offset, self.log_end_offset));
         }
-        active.first_append_ms.get_or_insert(now_ms);
-        self.log_end_offset = plan.next_offset();
-        self.producers.commit(plan.producers);
-        Ok(plan.info)
+        let plan = plan_replicated(batches, &self.view())?;
+        Ok(self.write_plan(plan, batches, now_ms))
+    }
+
+    fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset)
     }
 
     fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Bytes, StorageError> {
@@ -266,6 +306,7 @@ impl Log for MemoryLog {
             self.segments.truncate(seg + 1);
         }
         self.log_end_offset = offset;
+        self.epochs.truncate_from_end(offset);
         self.replay_producers()
     }
 
@@ -386,5 +427,7 @@ impl Log for MemoryLog {
             last = last.max(segment.base_offset - 1);
         }
         assert!(last < self.log_end_offset, "batch past log end");
+        self.epochs
+            .check_invariants(self.log_start_offset, self.log_end_offset);
     }
 }

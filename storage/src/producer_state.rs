@@ -263,6 +263,21 @@ impl ProducerAppend<'_> {
         Ok(None)
     }
 
+    /// Stages `header` written at `first_offset` without checks (a follower records what
+    /// its leader accepted).
+    pub fn record(&mut self, header: &BatchHeader<'_>, first_offset: i64) {
+        if !header.has_producer_sequence() {
+            return;
+        }
+        let id = header.producer_id();
+        let mut entry = match self.staged.remove(&id) {
+            Some(entry) => entry,
+            None => self.base.get(id).cloned().unwrap_or_default(),
+        };
+        apply_to(&mut entry, header, first_offset);
+        self.staged.insert(id, entry);
+    }
+
     pub fn into_staged(self) -> HashMap<i64, ProducerEntry> {
         self.staged
     }

@@ -1,7 +1,9 @@
 //! Opening a partition log: list the directory, finish or discard interrupted compaction
 //! swaps, open sealed segments without reading their data, and scan only the segments from
 //! the recovery point on (validating every batch, cutting a torn tail, rebuilding indexes).
-//! After a clean shutdown nothing is scanned.
+//! After a clean shutdown nothing is scanned. The leader-epoch cache comes from its
+//! checkpoint, topped up from the scanned batches and cut to the recovered log; without a
+//! readable checkpoint it is rebuilt from every batch header.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +14,7 @@ use crate::checkpoint::{
 };
 use crate::compaction::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::config::LogConfig;
+use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{IoContext, StorageError};
 use crate::index_file::remove_if_exists;
 use crate::log::PartitionLog;
@@ -35,6 +38,9 @@ pub(crate) fn open(
     let clean = read_clean_shutdown(dir);
     let recovery_point = checkpoint::read_offset_or_none(dir, RECOVERY_POINT_FILE).unwrap_or(0);
     let checkpointed_start = checkpoint::read_offset_or_none(dir, LOG_START_FILE);
+    let loaded_epochs = read_epoch_cache(dir);
+    let rebuild_epochs = loaded_epochs.is_none();
+    let mut epochs = loaded_epochs.unwrap_or_default();
 
     let mut segments = BTreeMap::new();
     for base in &bases {
@@ -45,7 +51,7 @@ pub(crate) fn open(
         _ => None,
     };
     if log_end_offset.is_none() {
-        log_end_offset = recover_tail(dir, &config, &mut segments, recovery_point)?;
+        log_end_offset = recover_tail(dir, &config, &mut segments, recovery_point, &mut epochs)?;
     } else {
         check_sealed_indexes(dir, &config, &mut segments)?;
     }
@@ -58,6 +64,7 @@ pub(crate) fn open(
         log_end_offset: 0,
         recovery_point: 0,
         producers: Default::default(),
+        epochs,
         unflushed_records: 0,
         last_flush_ms: now_ms,
         offline: false,
@@ -78,9 +85,35 @@ pub(crate) fn open(
         }
         _ => log.truncate_fully_and_start_at(log_start)?,
     }
+    settle_epochs(&mut log, rebuild_epochs)?;
     remove_if_exists(&dir.join(CLEAN_SHUTDOWN_FILE))?;
     checkpoint::fsync_dir(dir)?;
     Ok(log)
+}
+
+/// The checkpointed epoch cache; `None` (rebuild) when missing or unreadable.
+fn read_epoch_cache(dir: &Path) -> Option<LeaderEpochCache> {
+    match LeaderEpochCache::read(dir) {
+        Ok(cache) => cache,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "leader epoch checkpoint unreadable, rebuilding it from the log");
+            None
+        }
+    }
+}
+
+/// Fits the epoch cache to the recovered log (a torn tail may have taken the data of the
+/// newest epochs, DeleteRecords may have moved the start) and persists it if it changed.
+fn settle_epochs(log: &mut PartitionLog, rebuild: bool) -> Result<(), StorageError> {
+    if rebuild {
+        log.rebuild_epochs()?;
+    }
+    let (start, end) = (log.log_start_offset, log.log_end_offset);
+    log.update_epochs(|cache| {
+        let cut = cache.truncate_from_end(end);
+        let clamped = cache.truncate_from_start(start);
+        rebuild || cut || clamped
+    })
 }
 
 /// Lists segment base offsets; completes `.swap` files, deletes `.cleaned`, temp files and
@@ -163,6 +196,7 @@ fn recover_tail(
     config: &LogConfig,
     segments: &mut BTreeMap<i64, Segment>,
     recovery_point: i64,
+    epochs: &mut LeaderEpochCache,
 ) -> Result<Option<i64>, StorageError> {
     let first_scanned = segments
         .range(..=recovery_point)
@@ -191,7 +225,7 @@ fn recover_tail(
             cut_at = Some(base); // overlaps the previous segment: treat as garbage
             break;
         }
-        let scan = scan_segment(segment, base)?;
+        let scan = scan_segment(segment, base, epochs)?;
         let torn = scan.valid_bytes < segment.size_bytes();
         if torn {
             segment.set_recovered_size(scan.valid_bytes)?;
@@ -214,8 +248,13 @@ fn recover_tail(
     Ok(Some(next_offset))
 }
 
-/// Validates every batch (framing, CRC, offsets strictly increasing from `base`).
-fn scan_segment(segment: &Segment, base: i64) -> Result<Scan, StorageError> {
+/// Validates every batch (framing, CRC, offsets strictly increasing from `base`) and adds
+/// epochs the cache does not know yet (written just before a crash).
+fn scan_segment(
+    segment: &Segment,
+    base: i64,
+    epochs: &mut LeaderEpochCache,
+) -> Result<Scan, StorageError> {
     let data = segment.bytes()?;
     let mut position = 0usize;
     let mut next_offset = None;
@@ -227,6 +266,7 @@ fn scan_segment(segment: &Segment, base: i64) -> Result<Scan, StorageError> {
         if header.base_offset() < expected_min {
             break;
         }
+        epochs.assign(header.partition_leader_epoch(), header.base_offset());
         expected_min = header.last_offset() + 1;
         next_offset = Some(expected_min);
         position += header.total_bytes();

@@ -77,6 +77,8 @@ impl PartitionLog {
 
     fn after_log_start_moved(&mut self) -> Result<(), StorageError> {
         checkpoint::write_offsets(&self.dir, LOG_START_FILE, &[self.log_start_offset])?;
+        let start = self.log_start_offset;
+        self.update_epochs(|cache| cache.truncate_from_start(start))?;
         self.producers.remove_before(self.log_start_offset);
         producer_state::prune_snapshots(&self.dir, self.log_start_offset, self.log_end_offset)
     }

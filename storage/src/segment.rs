@@ -204,13 +204,14 @@ impl Segment {
         &mut self,
         plan: &AppendPlan,
         input: &[u8],
-        leader_epoch: i32,
         config: &LogConfig,
     ) -> Result<(), StorageError> {
         let prefixes: Vec<[u8; 16]> = plan
             .batches
             .iter()
-            .map(|b| batch::patched_prefix(b.source(input), b.base_offset, leader_epoch))
+            .map(|b| {
+                batch::patched_prefix(b.source(input), b.base_offset, b.partition_leader_epoch)
+            })
             .collect();
         let mut slices = Vec::with_capacity(plan.batches.len() * 2);
         for (b, prefix) in plan.batches.iter().zip(&prefixes) {

@@ -1,7 +1,9 @@
 //! kill -9 crash test. The test binary re-executes itself as a child (env
 //! `MILLRACE_CRASH_CHILD=<dir>`) that appends to a log with `fsync_every_append` and prints
-//! every acknowledged last offset. The parent SIGKILLs it at random moments, reopens the log
-//! and checks it is a valid prefix holding every acknowledged batch. `CRASH_SEED` replays.
+//! every acknowledged last offset, moving to a new leader epoch every few hundred offsets.
+//! The parent SIGKILLs it at random moments, reopens the log and checks it is a valid prefix
+//! holding every acknowledged batch, with a leader-epoch cache that matches the batches'
+//! epochs. `CRASH_SEED` replays.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -42,6 +44,11 @@ fn batch_for(first_offset: i64) -> Vec<u8> {
     build_batch(&records, ProducerFields::default())
 }
 
+/// The leader epoch the child appends the batch at `first_offset` with.
+fn epoch_for(first_offset: i64) -> i32 {
+    (first_offset / 300) as i32
+}
+
 /// Child mode: append forever, acknowledging each durable append on stdout.
 #[test]
 fn crash_child() {
@@ -52,8 +59,10 @@ fn crash_child() {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     loop {
-        let batch = batch_for(log.log_end_offset());
-        let info = log.append(&batch, 0, 0).expect("child append");
+        let leo = log.log_end_offset();
+        let info = log
+            .append(&batch_for(leo), epoch_for(leo), 0)
+            .expect("child append");
         writeln!(out, "ack {}", info.last_offset).expect("stdout");
         out.flush().expect("stdout");
     }
@@ -98,6 +107,7 @@ fn check_prefix(dir: &Path, acked: i64) -> i64 {
         "acknowledged offset {acked} lost (log end {leo})"
     );
     let mut expected = 0;
+    let mut epoch_starts: Vec<(i32, i64)> = Vec::new();
     while expected < leo {
         let bytes = log.read(expected, 1 << 20, i64::MAX).expect("read");
         for item in BatchIter::new(&bytes) {
@@ -109,10 +119,20 @@ fn check_prefix(dir: &Path, acked: i64) -> i64 {
                 &batch_for(expected)[16..],
                 "payload at {expected}"
             );
+            let epoch = header.partition_leader_epoch();
+            assert_eq!(epoch, epoch_for(expected), "leader epoch at {expected}");
+            if epoch_starts.last().is_none_or(|(e, _)| *e < epoch) {
+                epoch_starts.push((epoch, expected));
+            }
             expected = header.last_offset() + 1;
         }
     }
     assert_eq!(expected, leo);
+    for (i, (epoch, _)) in epoch_starts.iter().enumerate() {
+        let end = epoch_starts.get(i + 1).map_or(leo, |(_, start)| *start);
+        assert_eq!(log.end_offset_for_epoch(*epoch), Some((*epoch, end)));
+    }
+    assert_eq!(log.latest_epoch(), epoch_starts.last().map(|(e, _)| *e));
     leo
 }
 

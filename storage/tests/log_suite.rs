@@ -415,3 +415,255 @@ fn records_of(batches: &[common::ReadBatch]) -> Vec<KeyedRecord> {
     }
     out
 }
+
+/// Appends `batch` as leader of `epoch`, returning its first offset.
+fn append_at(log: &mut common::Harness, batch: &[u8], epoch: i32) -> i64 {
+    log.append(batch, epoch, 0).expect("append").first_offset
+}
+
+suite!(
+    end_offset_for_epoch_answers_offset_for_leader_epoch,
+    |kind| {
+        let mut log = make(kind, LogConfig::default());
+        assert_eq!(log.latest_epoch(), None);
+        assert_eq!(log.end_offset_for_epoch(0), None, "empty cache");
+        for epoch in [0, 0, 2, 5] {
+            append_at(&mut log, &simple_batch(3, 10, 0), epoch);
+        }
+        assert_eq!(log.latest_epoch(), Some(5));
+        assert_eq!(log.end_offset_for_epoch(0), Some((0, 6)));
+        assert_eq!(log.end_offset_for_epoch(1), Some((0, 6)));
+        assert_eq!(log.end_offset_for_epoch(2), Some((2, 9)));
+        assert_eq!(log.end_offset_for_epoch(3), Some((2, 9)));
+        assert_eq!(log.end_offset_for_epoch(5), Some((5, 12)));
+        assert_eq!(log.end_offset_for_epoch(6), Some((5, 12)));
+        assert_eq!(log.end_offset_for_epoch(-1), None, "older than every epoch");
+        log.check_invariants();
+    }
+);
+
+suite!(stale_leader_epoch_is_refused, |kind| {
+    let mut log = make(kind, LogConfig::default());
+    append_at(&mut log, &simple_batch(2, 10, 0), 3);
+    let before = read_all(&*log);
+    let err = log.append(&simple_batch(2, 10, 0), 2, 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::StaleLeaderEpoch {
+                epoch: 2,
+                latest: 3
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kafka_error_code(), 74);
+    assert_eq!(read_all(&*log), before, "nothing written");
+    assert_eq!(log.latest_epoch(), Some(3));
+    append_at(&mut log, &simple_batch(2, 10, 0), 3);
+    append_at(&mut log, &simple_batch(2, 10, 0), 4);
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 4)));
+    log.check_invariants();
+});
+
+/// Copies the leader's log into the follower through `append_replicated`, a few batches at
+/// a time, as a fetcher would.
+fn replicate(leader: &common::Harness, follower: &mut common::Harness) {
+    while follower.log_end_offset() < leader.log_end_offset() {
+        let bytes = leader
+            .read(follower.log_end_offset(), 700, i64::MAX)
+            .unwrap();
+        let info = follower.append_replicated(&bytes, 0).unwrap();
+        assert!(info.records > 0 && !info.duplicate);
+    }
+}
+
+suite!(replicated_append_copies_leader_bytes_and_epochs, |kind| {
+    let mut leader = make(kind, small_config());
+    let mut follower = make(kind, small_config());
+    let mut epoch = 0;
+    for i in 0..60usize {
+        if i % 13 == 12 {
+            epoch += 1 + (i % 2) as i32;
+        }
+        // Every fourth append is 3 records of one idempotent producer, sequences contiguous.
+        let batch = if i % 4 == 0 {
+            idempotent_batch(3, producer(11, 0, (i / 4 * 3) as i32))
+        } else {
+            simple_batch(1 + i % 5, 20 + i * 3, 1000 + i as i64)
+        };
+        leader.append(&batch, epoch, 0).unwrap();
+    }
+    replicate(&leader, &mut follower);
+    follower.check_invariants();
+    assert_eq!(read_all(&*follower), read_all(&*leader), "byte-identical");
+    assert_eq!(follower.latest_epoch(), leader.latest_epoch());
+    for e in -1..=epoch + 2 {
+        assert_eq!(
+            follower.end_offset_for_epoch(e),
+            leader.end_offset_for_epoch(e),
+            "epoch {e}"
+        );
+    }
+    assert_eq!(
+        follower.producer_state(),
+        leader.producer_state(),
+        "producer state recorded"
+    );
+    let info = follower.append_replicated(&[], 0).unwrap();
+    assert_eq!(info.records, 0);
+    assert_eq!(info.first_offset, follower.log_end_offset());
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+});
+
+suite!(
+    replicated_append_keeps_duplicates_the_leader_wrote,
+    |kind| {
+        let mut leader = make(kind, LogConfig::default());
+        leader
+            .append(&idempotent_batch(2, producer(5, 0, 0)), 1, 0)
+            .unwrap();
+        let copy = leader.read(0, 1 << 20, i64::MAX).unwrap();
+        let mut follower = make(kind, LogConfig::default());
+        follower.append_replicated(&copy, 0).unwrap();
+        // The same producer batch again, at the next offset: a follower does not second-guess.
+        let mut again = copy.to_vec();
+        again[..8].copy_from_slice(&2i64.to_be_bytes());
+        let info = follower.append_replicated(&again, 0).unwrap();
+        assert!(!info.duplicate);
+        assert_eq!((info.first_offset, info.last_offset), (2, 3));
+        assert_eq!(follower.log_end_offset(), 4);
+        follower.check_invariants();
+    }
+);
+
+suite!(replicated_append_refuses_gaps_and_bad_batches, |kind| {
+    let mut leader = make(kind, LogConfig::default());
+    for epoch in [1, 1, 3] {
+        append_at(&mut leader, &simple_batch(2, 10, 0), epoch);
+    }
+    let mut follower = make(kind, LogConfig::default());
+    follower
+        .append_replicated(&leader.read(0, 1, i64::MAX).unwrap(), 0)
+        .unwrap();
+    let before = read_all(&*follower);
+    let skip = leader.read(4, 1, i64::MAX).unwrap();
+    let err = follower.append_replicated(&skip, 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::NonContiguousReplicatedAppend {
+                expected: 2,
+                got: 4
+            }
+        ),
+        "{err}"
+    );
+    let replay = leader.read(0, 1, i64::MAX).unwrap();
+    assert!(matches!(
+        follower.append_replicated(&replay, 0),
+        Err(StorageError::NonContiguousReplicatedAppend { .. })
+    ));
+    // Offsets going back inside one append.
+    let mut twice = leader.read(2, 1, i64::MAX).unwrap().to_vec();
+    twice.extend_from_slice(&twice.clone());
+    assert!(matches!(
+        follower.append_replicated(&twice, 0),
+        Err(StorageError::OffsetsOutOfOrder { .. })
+    ));
+    // CRC damage.
+    let mut corrupt = leader.read(2, 1, i64::MAX).unwrap().to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    assert!(matches!(
+        follower.append_replicated(&corrupt, 0),
+        Err(StorageError::CorruptMessage { .. })
+    ));
+    assert_eq!(
+        read_all(&*follower),
+        before,
+        "refused appends write nothing"
+    );
+    assert_eq!(follower.log_end_offset(), 2);
+    assert_eq!(follower.latest_epoch(), Some(1));
+    // An epoch older than the follower's latest means it skipped a truncation.
+    follower
+        .append_replicated(&leader.read(2, 1 << 20, i64::MAX).unwrap(), 0)
+        .unwrap();
+    let mut stale = leader.read(4, 1, i64::MAX).unwrap().to_vec();
+    stale[..8].copy_from_slice(&6i64.to_be_bytes());
+    stale[12..16].copy_from_slice(&2i32.to_be_bytes());
+    assert!(matches!(
+        follower.append_replicated(&stale, 0),
+        Err(StorageError::StaleLeaderEpoch {
+            epoch: 2,
+            latest: 3
+        })
+    ));
+    follower.check_invariants();
+});
+
+suite!(truncate_to_drops_epoch_entries, |kind| {
+    let mut log = make(kind, small_config());
+    for epoch in [0, 2, 5, 5] {
+        append_at(&mut log, &simple_batch(3, 10, 0), epoch);
+    }
+    log.truncate_to(9).unwrap();
+    assert_eq!(log.latest_epoch(), Some(5));
+    assert_eq!(log.end_offset_for_epoch(5), Some((5, 9)));
+    log.truncate_to(6).unwrap();
+    assert_eq!(log.latest_epoch(), Some(2));
+    assert_eq!(log.end_offset_for_epoch(5), Some((2, 6)));
+    log.check_invariants();
+    log.truncate_to(3).unwrap();
+    assert_eq!(log.latest_epoch(), Some(0));
+    // After truncation a new leader may use an epoch between the dropped ones.
+    append_at(&mut log, &simple_batch(3, 10, 0), 4);
+    assert_eq!(log.end_offset_for_epoch(3), Some((0, 3)));
+    assert_eq!(log.end_offset_for_epoch(4), Some((4, 6)));
+    log.truncate_to(0).unwrap();
+    assert_eq!(log.latest_epoch(), None);
+    log.check_invariants();
+});
+
+suite!(delete_records_clamps_first_epoch, |kind| {
+    let mut log = make(kind, small_config());
+    for epoch in [0, 2, 5] {
+        append_at(&mut log, &simple_batch(3, 10, 0), epoch);
+    }
+    log.delete_records(4).unwrap();
+    log.check_invariants(); // the first entry starts at or after the log start
+    assert_eq!(log.end_offset_for_epoch(0), None, "epoch 0 wholly deleted");
+    assert_eq!(
+        log.end_offset_for_epoch(2),
+        Some((2, 6)),
+        "epoch 2 clamped, kept"
+    );
+    assert_eq!(log.end_offset_for_epoch(5), Some((5, 9)));
+    log.delete_records(9).unwrap();
+    log.check_invariants();
+    assert_eq!(log.end_offset_for_epoch(2), None);
+    assert_eq!(log.end_offset_for_epoch(7), Some((5, 9)));
+    append_at(&mut log, &simple_batch(1, 10, 0), 5);
+    append_at(&mut log, &simple_batch(1, 10, 0), 6);
+    assert_eq!(log.end_offset_for_epoch(5), Some((5, 10)));
+    log.check_invariants();
+});
+
+suite!(retention_drops_epochs_of_deleted_segments, |kind| {
+    let config = LogConfig {
+        retention_bytes: 2048,
+        ..small_config()
+    };
+    let mut log = make(kind, config);
+    for i in 0..60i32 {
+        append_at(&mut log, &simple_batch(2, 100, 0), i / 10);
+    }
+    assert!(log.apply_retention(0).unwrap() > 0);
+    log.check_invariants();
+    let start = log.log_start_offset();
+    // Every epoch still answered covers data at or after the new log start.
+    assert_eq!(log.end_offset_for_epoch(0), None);
+    assert_eq!(log.latest_epoch(), Some(5));
+    assert!(log.end_offset_for_epoch(5).unwrap().1 > start);
+});

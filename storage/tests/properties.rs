@@ -1,14 +1,14 @@
 //! Property tests: round trips with random batch sizes, index lookups against a linear scan,
-//! invariants under random operation sequences (both logs), and batch validation on
-//! arbitrary bytes never panicking.
+//! invariants under random operation sequences (both logs), the leader-epoch cache against a
+//! scan of batch epochs, and batch validation on arbitrary bytes never panicking.
 
 mod common;
 
-use common::{body, make, read_all, Kind};
+use common::{body, make, read_all, Harness, Kind};
 use millrace_storage::batch::{validate, BatchHeader, BatchIter};
 use millrace_storage::records::BatchRecords;
 use millrace_storage::testkit::simple_batch;
-use millrace_storage::{LogConfig, StorageError};
+use millrace_storage::{LogConfig, PartitionLog, StorageError};
 use proptest::prelude::*;
 
 fn config() -> LogConfig {
@@ -84,6 +84,107 @@ fn run_ops(kind: Kind, ops: &[Op]) {
     read_all(&*log);
 }
 
+#[derive(Debug, Clone)]
+enum EpochOp {
+    /// A leader append; the leader epoch grows by `bump` first.
+    Append {
+        records: usize,
+        bump: u8,
+    },
+    Truncate {
+        back: u8,
+    },
+    /// Reopen the file log (no-op for the memory log), optionally deleting the checkpoint.
+    Reopen {
+        clean: bool,
+        drop_checkpoint: bool,
+    },
+}
+
+fn epoch_op() -> impl Strategy<Value = EpochOp> {
+    prop_oneof![
+        6 => (1usize..5, prop_oneof![3 => Just(0u8), 1 => 1u8..4])
+            .prop_map(|(records, bump)| EpochOp::Append { records, bump }),
+        2 => any::<u8>().prop_map(|back| EpochOp::Truncate { back: back % 24 }),
+        1 => (any::<bool>(), any::<bool>())
+            .prop_map(|(clean, drop_checkpoint)| EpochOp::Reopen { clean, drop_checkpoint }),
+    ]
+}
+
+/// OffsetForLeaderEpoch answered by scanning every batch's partition leader epoch.
+fn brute_force_end_offset(log: &Harness, epoch: i32) -> Option<(i32, i64)> {
+    let batches: Vec<(i32, i64)> = read_all(&**log)
+        .iter()
+        .map(|(base, _, bytes)| {
+            let header = BatchHeader::parse(bytes, 0).unwrap();
+            (header.partition_leader_epoch(), *base)
+        })
+        .collect();
+    let found = batches
+        .iter()
+        .map(|(e, _)| *e)
+        .filter(|e| *e <= epoch)
+        .max()?;
+    let end = batches
+        .iter()
+        .find(|(e, _)| *e > found)
+        .map_or(log.log_end_offset(), |(_, base)| *base);
+    Some((found, end))
+}
+
+fn reopen(log: &mut Harness, clean: bool, drop_checkpoint: bool) {
+    let Some(dir) = log.dir.as_ref().map(|d| d.path().to_path_buf()) else {
+        return;
+    };
+    if clean {
+        log.close().unwrap();
+    }
+    // Drop the old log before opening the directory again.
+    log.log = Box::new(millrace_storage::MemoryLog::new(config()).unwrap());
+    if drop_checkpoint {
+        std::fs::remove_file(dir.join("leader-epoch-checkpoint")).unwrap();
+    }
+    log.log = Box::new(PartitionLog::open(&dir, config(), 0).unwrap());
+}
+
+fn run_epoch_ops(kind: Kind, ops: &[EpochOp]) {
+    let mut log = make(kind, config());
+    let mut epoch = 0i32;
+    for op in ops {
+        match op {
+            EpochOp::Append { records, bump } => {
+                epoch += i32::from(*bump);
+                log.append(&simple_batch(*records, 50, 0), epoch, 0)
+                    .unwrap();
+            }
+            EpochOp::Truncate { back } => {
+                let target = log.log_end_offset() - i64::from(*back);
+                if target >= log.log_start_offset() && target < log.log_end_offset() {
+                    let bytes = log.read(target, 1, i64::MAX).unwrap();
+                    let base = BatchHeader::parse(&bytes, 0).unwrap().base_offset();
+                    log.truncate_to(base).unwrap();
+                }
+            }
+            EpochOp::Reopen {
+                clean,
+                drop_checkpoint,
+            } => reopen(&mut log, *clean, *drop_checkpoint),
+        }
+        log.check_invariants();
+        for e in -1..=epoch + 1 {
+            assert_eq!(
+                log.end_offset_for_epoch(e),
+                brute_force_end_offset(&log, e),
+                "{kind:?}: epoch {e} after {op:?}"
+            );
+        }
+        assert_eq!(
+            log.latest_epoch(),
+            brute_force_end_offset(&log, i32::MAX).map(|(e, _)| e)
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -117,6 +218,12 @@ proptest! {
     fn invariants_hold_under_random_ops(ops in prop::collection::vec(op(), 1..60)) {
         run_ops(Kind::File, &ops);
         run_ops(Kind::Memory, &ops);
+    }
+
+    #[test]
+    fn epoch_cache_matches_a_scan_of_batch_epochs(ops in prop::collection::vec(epoch_op(), 1..50)) {
+        run_epoch_ops(Kind::File, &ops);
+        run_epoch_ops(Kind::Memory, &ops);
     }
 
     #[test]

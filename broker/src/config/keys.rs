@@ -80,6 +80,7 @@ pub const KEYS: &[Key] = &[
     key("num.partitions", Int, Some("1"), "Partitions of auto-created topics and of CreateTopics without a count."),
     key("default.replication.factor", Int, Some("1"), "Replication factor of topics created without one."),
     key("min.insync.replicas", Int, Some("1"), "Default min.insync.replicas of topics."),
+    key("replica.lag.time.max.ms", Int, Some("30000"), "A follower that has not caught up with its leader for this long leaves the ISR."),
     key("auto.create.topics.enable", Bool, Some("true"), "Create a topic when a client asks for metadata of an unknown one."),
     key("delete.topic.enable", Bool, Some("true"), "Allow DeleteTopics."),
     key("log.retention.hours", Int, Some("168"), "Default retention.ms in hours (lowest priority of the three)."),

@@ -107,7 +107,7 @@ impl GroupCoordinator {
             };
             let mut offset = partition.offsets().log_start;
             loop {
-                let (bytes, offsets) = partition.read(offset, REPLAY_READ_BYTES)?;
+                let (bytes, offsets) = partition.read_local(offset, REPLAY_READ_BYTES)?;
                 if bytes.is_empty() {
                     break;
                 }
@@ -154,7 +154,7 @@ impl GroupCoordinator {
             )
         })?;
         let batch = store::encode_batch(entries, crate::now_ms());
-        partition.append(&batch, crate::now_ms())?;
+        partition.append(&batch, crate::now_ms(), None)?;
         Ok(())
     }
 

@@ -20,15 +20,24 @@ pub fn handle(
                 "endpoint_type must be 1 (brokers) or 2 (controllers)",
             )));
     }
-    let me = broker.config.advertised();
-    let node = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(broker.config.node_id))
-        .with_host(str_bytes(me.host.clone()))
-        .with_port(me.port as i32)
-        .with_rack(broker.config.rack.clone().map(str_bytes));
+    let brokers = super::metadata::live_brokers(broker)
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(id))
+                .with_host(str_bytes(host))
+                .with_port(port as i32)
+                .with_rack(rack.map(str_bytes))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(str_bytes(broker.controller.image().cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.config.node_id))
-        .with_brokers(vec![node])
+        .with_controller_id(BrokerId(
+            broker
+                .controller
+                .leader_id()
+                .unwrap_or(broker.config.node_id),
+        ))
+        .with_brokers(brokers)
 }

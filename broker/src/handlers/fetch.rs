@@ -1,5 +1,7 @@
 //! Fetch: whole record batches from each partition up to its high watermark,
 //! long-polling until `min_bytes` are there or `max_wait_ms` has passed.
+//! A fetch with a replica id is a follower's: it reads up to the log end and
+//! tells the leader how far that follower has come.
 //!
 //! Fetch sessions (KIP-227) are not kept: every response has session id 0,
 //! which tells clients to keep sending full fetch requests.
@@ -46,6 +48,13 @@ fn read_once(
     request: &FetchRequest,
 ) -> (FetchResponse, usize, bool) {
     let image = broker.controller.image();
+    let replica = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let now = crate::now_ms();
+    let mut hw_moved = false;
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut errors = false;
@@ -81,7 +90,22 @@ fn read_once(
                 // Past the response limit only the first non-empty partition
                 // may exceed it (KIP-74); the others come back empty.
                 let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-                let result = if limit == 0 && total > 0 {
+                let result = if replica >= 0 {
+                    partition
+                        .replica_fetch(
+                            replica,
+                            p.fetch_offset,
+                            p.current_leader_epoch,
+                            limit.max(1),
+                            now,
+                        )
+                        .map(|(bytes, offsets, moved)| {
+                            hw_moved |= moved;
+                            (bytes, offsets)
+                        })
+                } else if let Err(e) = partition.check_epoch(p.current_leader_epoch) {
+                    Err(e)
+                } else if limit == 0 && total > 0 {
                     Ok((Bytes::new(), partition.offsets()))
                 } else {
                     partition.read(p.fetch_offset, limit.max(1))
@@ -115,6 +139,10 @@ fn read_once(
                 .with_topic_id(topic.topic_id)
                 .with_partitions(partitions),
         );
+    }
+    if hw_moved {
+        // acks=all producers and consumers waiting on the HW.
+        broker.replicas.notify_appended();
     }
     (
         FetchResponse::default().with_responses(topics),

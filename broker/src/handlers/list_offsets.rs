@@ -6,7 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
-use crate::replica::Partition;
+use crate::replica::{Partition, ReplicaError, Role};
 use crate::{Broker, BrokerError};
 
 const LATEST: i64 = -1;
@@ -40,12 +40,16 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Lis
                     let Some(partition) = partition else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    match lookup(&partition, p.timestamp) {
+                    let looked_up = partition
+                        .check_epoch(p.current_leader_epoch)
+                        .map_err(BrokerError::from)
+                        .and_then(|()| lookup(&partition, p.timestamp));
+                    match looked_up {
                         // leader_epoch exists from v4 on; the codec refuses it earlier.
                         Ok(Some((offset, ts))) if version >= 4 => r
                             .with_offset(offset)
                             .with_timestamp(ts)
-                            .with_leader_epoch(0),
+                            .with_leader_epoch(partition.leader_epoch()),
                         Ok(Some((offset, ts))) => r.with_offset(offset).with_timestamp(ts),
                         Ok(None) => r,
                         Err(e) => r.with_error_code(e.code()),
@@ -62,6 +66,9 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Lis
 
 /// The (offset, timestamp) answering one query, or `None` when no record matches.
 fn lookup(p: &Partition, timestamp: i64) -> Result<Option<(i64, i64)>, BrokerError> {
+    if p.role() != Role::Leader {
+        return Err(ReplicaError::NotLeader(format!("{}-{}", p.topic, p.index)).into());
+    }
     let offsets = p.offsets();
     Ok(match timestamp {
         LATEST => Some((offsets.high_watermark, -1)),

@@ -10,18 +10,27 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::ResponseError;
 
 use super::common::str_bytes;
-use crate::metadata::TopicImage;
+use crate::metadata::{TopicImage, NO_LEADER};
 use crate::topics::NewTopic;
 use crate::Broker;
 
 pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
-    let me = broker.config.advertised();
-    let node = BrokerId(broker.config.node_id);
-    let brokers = vec![MetadataResponseBroker::default()
-        .with_node_id(node)
-        .with_host(str_bytes(me.host.clone()))
-        .with_port(me.port as i32)
-        .with_rack(broker.config.rack.clone().map(str_bytes))];
+    let node = BrokerId(
+        broker
+            .controller
+            .leader_id()
+            .unwrap_or(broker.config.node_id),
+    );
+    let brokers = live_brokers(broker)
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(str_bytes(host))
+                .with_port(port as i32)
+                .with_rack(rack.map(str_bytes))
+        })
+        .collect();
     // v0 has no null topic list: an empty list means "all topics" there.
     let requested = match request.topics {
         Some(t) if !(version == 0 && t.is_empty()) => Some(t),
@@ -99,15 +108,31 @@ fn error_topic(name: Option<&str>, code: ResponseError) -> MetadataResponseTopic
 }
 
 fn describe(broker: &Broker, t: &TopicImage) -> MetadataResponseTopic {
-    let node = BrokerId(broker.config.node_id);
-    let partitions = (0..t.partitions as i32)
-        .map(|i| {
-            MetadataResponsePartition::default()
-                .with_partition_index(i)
-                .with_leader_id(node)
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+    let image = broker.controller.image();
+    let ids = |v: &[i32]| v.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
+    let partitions = t
+        .partition_states
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+                .collect();
+            let r = MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr))
+                .with_offline_replicas(ids(&offline));
+            if p.leader == NO_LEADER {
+                r.with_error_code(ResponseError::LeaderNotAvailable.code())
+            } else {
+                r
+            }
         })
         .collect();
     MetadataResponseTopic::default()
@@ -115,4 +140,24 @@ fn describe(broker: &Broker, t: &TopicImage) -> MetadataResponseTopic {
         .with_topic_id(t.id)
         .with_is_internal(t.name.starts_with("__"))
         .with_partitions(partitions)
+}
+
+/// The brokers clients may talk to: the unfenced registered ones, and this
+/// node itself until its registration is in the image.
+pub fn live_brokers(broker: &Broker) -> Vec<(i32, String, u16, Option<String>)> {
+    let image = broker.controller.image();
+    let mut out: Vec<_> = image
+        .live_brokers()
+        .map(|b| (b.id, b.host.clone(), b.port, b.rack.clone()))
+        .collect();
+    if !out.iter().any(|b| b.0 == broker.config.node_id) {
+        let me = broker.config.advertised();
+        out.push((
+            broker.config.node_id,
+            me.host.clone(),
+            me.port,
+            broker.config.rack.clone(),
+        ));
+    }
+    out
 }

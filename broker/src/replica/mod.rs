@@ -1,6 +1,8 @@
 //! The replica manager: the partitions this node hosts, kept in step with the
-//! metadata image, plus the signal that wakes long-polling fetches.
+//! metadata image (opened, given their leader/follower role, removed), plus
+//! the signal that wakes long-polling fetches and acks=all produces.
 
+pub mod fetcher;
 pub mod partition;
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +14,7 @@ use tokio::sync::watch;
 use crate::config::{topic, ServerConfig};
 use crate::metadata::MetadataImage;
 use crate::now_ms;
-pub use partition::{Offsets, Partition};
+pub use partition::{Offsets, Partition, ReplicaError, Role};
 
 type Key = (String, i32);
 
@@ -61,20 +63,41 @@ impl ReplicaManager {
         self.config.log_dir.join(format!("{topic}-{index}"))
     }
 
-    /// Opens partitions that the image has and we lack, applies config
-    /// changes, and removes partitions of deleted topics (and their files).
+    /// min.insync.replicas of a topic: its override, else the broker default.
+    pub fn min_insync(&self, image: &MetadataImage, topic: &str) -> usize {
+        image
+            .topic(topic)
+            .and_then(|t| t.configs.get("min.insync.replicas"))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or_else(|| self.config.long("min.insync.replicas").max(1) as usize)
+    }
+
+    /// Opens the partitions the image assigns here and we lack, gives every
+    /// hosted partition its role, applies config changes, and removes
+    /// partitions of deleted topics or moved away from here (and their files).
     pub fn sync(&self, image: &MetadataImage) {
         let now = now_ms();
+        let me = self.config.node_id;
         let mut opened = Vec::new();
+        let mut changed = false;
         for t in image.topics.values() {
-            for index in 0..t.partitions as i32 {
-                if self.get(&t.name, index).is_some() {
+            for (index, state) in t.partition_states.iter().enumerate() {
+                let index = index as i32;
+                if !state.replicas.contains(&me) {
+                    continue;
+                }
+                if let Some(p) = self.get(&t.name, index) {
+                    changed |= p.apply(state, now);
                     continue;
                 }
                 let dir = self.partition_dir(&t.name, index);
                 let config = topic::log_config(&self.config, &t.configs);
-                match Partition::open(&t.name, index, t.id, &dir, config, now) {
-                    Ok(p) => opened.push(((t.name.clone(), index), Arc::new(p))),
+                match Partition::open(&t.name, index, t.id, &dir, config, me, now) {
+                    Ok(p) => {
+                        p.apply(state, now);
+                        changed = true;
+                        opened.push(((t.name.clone(), index), Arc::new(p)))
+                    }
                     Err(e) => {
                         tracing::error!(topic = %t.name, partition = index, error = %e, "cannot open partition log")
                     }
@@ -98,7 +121,13 @@ impl ReplicaManager {
             map.extend(opened);
             let gone: Vec<Key> = map
                 .iter()
-                .filter(|(_, p)| image.topic(&p.topic).is_none_or(|t| t.id != p.topic_id))
+                .filter(|(_, p)| {
+                    image.topic(&p.topic).is_none_or(|t| {
+                        t.id != p.topic_id
+                            || t.partition(p.index)
+                                .is_none_or(|s| !s.replicas.contains(&me))
+                    })
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             gone.into_iter().filter_map(|k| map.remove(&k)).collect()
@@ -115,6 +144,11 @@ impl ReplicaManager {
         }
         for p in removed {
             delete_partition_files(&p);
+        }
+        if changed {
+            // Waiters re-check leadership (a produce waiting for acks=all
+            // must learn that it lost the partition).
+            self.notify_appended();
         }
     }
 
