@@ -78,7 +78,12 @@ impl Refusal {
             MetadataError::StalePartitionState(s) => Refusal::StalePartitionState(s.clone()),
             MetadataError::UnknownBroker(id) => Refusal::UnknownBroker(*id),
             MetadataError::NoQuorum(s) => Refusal::NoQuorum(s.clone()),
-            other => Refusal::Other(other.to_string()),
+            // Listed, not matched by `_`: a new MetadataError variant must be
+            // placed here (a refusal gets a twin above) or this fails to build.
+            MetadataError::Io { .. }
+            | MetadataError::Encode(_)
+            | MetadataError::Raft(_)
+            | MetadataError::Remote(_) => Refusal::Other(e.to_string()),
         }
     }
 
