@@ -144,6 +144,13 @@ fn sample(key: ApiKey, topic: &str) -> RequestKind {
             OffsetDeleteRequest::default()
                 .with_group_id(GroupId(StrBytes::from_static_str("simple"))),
         ),
+        ApiKey::ElectLeaders => RequestKind::ElectLeaders(
+            ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(name)
+                    .with_partitions(vec![0]),
+            ])),
+        ),
         ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
             OffsetForLeaderEpochRequest::default().with_topics(vec![
                 offset_for_leader_epoch_request::OffsetForLeaderTopic::default()

@@ -153,13 +153,21 @@ async fn reconcile(
     conn: &Connection,
     parts: &[Arc<Partition>],
 ) -> Result<(), millrace_client::ClientError> {
-    let pending: Vec<&Arc<Partition>> = parts.iter().filter(|p| p.needs_truncation()).collect();
+    // The epoch each partition is reconciled for, fixed before the request.
+    let pending: Vec<(&Arc<Partition>, i32)> = parts
+        .iter()
+        .filter(|p| p.needs_truncation())
+        .map(|p| (p, p.leader_epoch()))
+        .collect();
     if pending.is_empty() {
         return Ok(());
     }
-    let mut by_topic: HashMap<&str, Vec<&Arc<Partition>>> = HashMap::new();
-    for p in &pending {
-        by_topic.entry(p.topic.as_str()).or_default().push(p);
+    let mut by_topic: HashMap<&str, Vec<(&Arc<Partition>, i32)>> = HashMap::new();
+    for (p, epoch) in &pending {
+        by_topic
+            .entry(p.topic.as_str())
+            .or_default()
+            .push((p, *epoch));
     }
     let topics = by_topic
         .iter()
@@ -168,10 +176,10 @@ async fn reconcile(
                 .with_topic(TopicName(topic.to_string().into()))
                 .with_partitions(
                     ps.iter()
-                        .map(|p| {
+                        .map(|(p, epoch)| {
                             OffsetForLeaderPartition::default()
                                 .with_partition(p.index)
-                                .with_current_leader_epoch(p.leader_epoch())
+                                .with_current_leader_epoch(*epoch)
                                 .with_leader_epoch(p.latest_epoch().unwrap_or(-1))
                         })
                         .collect(),
@@ -184,9 +192,9 @@ async fn reconcile(
     let response = conn.send_with_timeout(request, 10_000).await?;
     for t in response.topics {
         for r in t.partitions {
-            let Some(p) = pending
+            let Some((p, epoch)) = pending
                 .iter()
-                .find(|p| p.topic == t.topic.as_str() && p.index == r.partition)
+                .find(|(p, _)| p.topic == t.topic.as_str() && p.index == r.partition)
             else {
                 continue;
             };
@@ -201,8 +209,8 @@ async fn reconcile(
             } else {
                 p.offsets().high_watermark
             };
-            if let Err(e) = p.truncate_to(target) {
-                tracing::error!(partition = %format!("{}-{}", p.topic, p.index), error = %e, "cannot truncate follower log");
+            if let Err(e) = p.truncate_to(target, *epoch) {
+                tracing::info!(partition = %format!("{}-{}", p.topic, p.index), error = %e, "follower not truncated");
             }
         }
     }
@@ -214,16 +222,23 @@ async fn fetch_once(
     conn: &Connection,
     parts: &[Arc<Partition>],
 ) -> Result<(), millrace_client::ClientError> {
-    let ready: Vec<&Arc<Partition>> = parts.iter().filter(|p| !p.needs_truncation()).collect();
+    let ready: Vec<(&Arc<Partition>, i32)> = parts
+        .iter()
+        .filter(|p| !p.needs_truncation())
+        .map(|p| (p, p.leader_epoch()))
+        .collect();
     if ready.is_empty() {
         tokio::time::sleep(BACKOFF).await;
         return Ok(());
     }
     let version = conn.version(ApiKey::Fetch)?;
     let image = broker.controller.image();
-    let mut by_topic: HashMap<&str, Vec<&Arc<Partition>>> = HashMap::new();
-    for p in &ready {
-        by_topic.entry(p.topic.as_str()).or_default().push(p);
+    let mut by_topic: HashMap<&str, Vec<(&Arc<Partition>, i32)>> = HashMap::new();
+    for (p, epoch) in &ready {
+        by_topic
+            .entry(p.topic.as_str())
+            .or_default()
+            .push((p, *epoch));
     }
     let topics = by_topic
         .iter()
@@ -233,11 +248,11 @@ async fn fetch_once(
                 .with_topic_id(image.topic(topic).map(|t| t.id).unwrap_or_default())
                 .with_partitions(
                     ps.iter()
-                        .map(|p| {
+                        .map(|(p, epoch)| {
                             let o = p.offsets();
                             FetchPartition::default()
                                 .with_partition(p.index)
-                                .with_current_leader_epoch(p.leader_epoch())
+                                .with_current_leader_epoch(*epoch)
                                 .with_fetch_offset(o.log_end)
                                 .with_log_start_offset(o.log_start)
                                 .with_partition_max_bytes(PARTITION_BYTES_MAX)
@@ -271,9 +286,9 @@ async fn fetch_once(
         };
         let Some(name) = name else { continue };
         for d in t.partitions {
-            let Some(p) = ready
+            let Some((p, epoch)) = ready
                 .iter()
-                .find(|p| p.topic == name && p.index == d.partition_index)
+                .find(|(p, _)| p.topic == name && p.index == d.partition_index)
             else {
                 continue;
             };
@@ -285,8 +300,11 @@ async fn fetch_once(
             }
             any_ok = true;
             let records = d.records.unwrap_or_default();
-            match p.append_replicated(&records, d.high_watermark, d.log_start_offset, now) {
+            match p.append_replicated(&records, d.high_watermark, d.log_start_offset, *epoch, now) {
                 Ok(info) => appended |= info.records > 0,
+                Err(crate::replica::ReplicaError::FencedEpoch { .. }) => {
+                    tracing::debug!(partition = %format!("{name}-{}", p.index), "stale fetch response dropped")
+                }
                 Err(e) => {
                     tracing::error!(partition = %format!("{name}-{}", p.index), error = %e, "cannot append replicated batches")
                 }

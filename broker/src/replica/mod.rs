@@ -4,6 +4,8 @@
 
 pub mod fetcher;
 pub mod partition;
+#[cfg(test)]
+mod sim;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

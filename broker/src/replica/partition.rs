@@ -109,15 +109,34 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Self, StorageError> {
         let log = PartitionLog::open(dir, config, now_ms)?;
+        Ok(Self::with_log(
+            topic,
+            index,
+            topic_id,
+            dir,
+            Box::new(log),
+            node_id,
+        ))
+    }
+
+    /// A replica over any log (the simulation uses memory logs).
+    pub fn with_log(
+        topic: &str,
+        index: i32,
+        topic_id: uuid::Uuid,
+        dir: &Path,
+        log: Box<dyn Log>,
+        node_id: i32,
+    ) -> Self {
         let start = log.log_start_offset();
-        Ok(Self {
+        Self {
             topic: topic.to_string(),
             index,
             topic_id,
             dir: dir.to_path_buf(),
             node_id,
             inner: Mutex::new(Inner {
-                log: Box::new(log),
+                log,
                 role: Role::Offline,
                 leader_epoch: -1,
                 partition_epoch: -1,
@@ -127,7 +146,15 @@ impl Partition {
                 followers: HashMap::new(),
                 needs_truncation: false,
             }),
-        })
+        }
+    }
+
+    /// Gives the log back, as a process exit would leave it on disk.
+    pub fn into_log(self) -> Box<dyn Log> {
+        self.inner
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .log
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -271,6 +298,17 @@ impl Partition {
         Ok((bytes, offsets))
     }
 
+    /// The whole local log up to `max_offset` (tests and the simulation).
+    #[cfg(test)]
+    pub fn read_everything(&self, max_offset: i64) -> Result<(Bytes, Offsets), StorageError> {
+        let g = self.lock();
+        let offsets = offsets_of(&g);
+        let bytes = g
+            .log
+            .read(g.log.log_start_offset(), usize::MAX / 2, max_offset)?;
+        Ok((bytes, offsets))
+    }
+
     /// A follower's fetch: records its position, maybe advances the high
     /// watermark, and reads up to the log end (followers copy past the HW).
     /// The flag says whether the high watermark moved.
@@ -336,15 +374,19 @@ impl Partition {
     }
 
     /// The follower path: the leader's batches, offsets and epochs kept.
-    /// `leader_hw` and `leader_log_start` come from the same fetch response.
+    /// `leader_hw` and `leader_log_start` come from the same fetch response,
+    /// which was asked for under `fetched_epoch`: a response that arrives
+    /// after the role or epoch changed is stale and refused.
     pub fn append_replicated(
         &self,
         batches: &[u8],
         leader_hw: i64,
         leader_log_start: i64,
+        fetched_epoch: i32,
         now_ms: i64,
-    ) -> Result<AppendInfo, StorageError> {
+    ) -> Result<AppendInfo, ReplicaError> {
         let mut g = self.lock();
+        self.check_following(&g, fetched_epoch)?;
         let info = g.log.append_replicated(batches, now_ms)?;
         if leader_log_start > g.log.log_start_offset() {
             let end = g.log.log_end_offset();
@@ -384,10 +426,23 @@ impl Partition {
         Ok(g.log.end_offset_for_epoch(epoch))
     }
 
-    /// Cuts the follower's log at `offset` (never below its high watermark's
-    /// floor, the log start) and marks it reconciled.
-    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+    /// Refuses follower work planned under another epoch or role.
+    fn check_following(&self, g: &Inner, epoch: i32) -> Result<(), ReplicaError> {
+        if !matches!(g.role, Role::Follower { .. }) || g.leader_epoch != epoch {
+            return Err(ReplicaError::FencedEpoch {
+                partition: self.name(),
+                got: epoch,
+                current: g.leader_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Cuts the follower's log at `offset` (never below the log start) and
+    /// marks it reconciled with the leader of `epoch`.
+    pub fn truncate_to(&self, offset: i64, epoch: i32) -> Result<(), ReplicaError> {
         let mut g = self.lock();
+        self.check_following(&g, epoch)?;
         let leo = g.log.log_end_offset();
         if offset < leo {
             let to = offset.max(g.log.log_start_offset());
