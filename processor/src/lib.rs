@@ -29,6 +29,7 @@ pub mod encode;
 pub mod error;
 pub mod expr;
 pub mod functions;
+pub mod hash;
 pub mod job;
 pub mod plan;
 pub mod record;

@@ -1,12 +1,13 @@
 //! Keyed window state: the stores for unwindowed, fixed-grid (panes) and session windows, window
 //! closing, and their changelog representation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggKind};
 use crate::error::ProcessorError;
+use crate::hash::FastMap;
 use crate::record::ChangelogEntry;
 use crate::value::Value;
 use crate::window::{Grid, Window};
@@ -73,8 +74,10 @@ pub struct GroupResult {
 
 /// One input row routed to the store.
 pub struct Update<'a> {
-    pub key: Vec<u8>,
-    pub group: Vec<Value>,
+    /// The encoded group key (borrowed: it is copied only when the key is new in its pane).
+    pub key: &'a [u8],
+    /// Builds the group-by values; called only when the key is new in its pane or window.
+    pub group: &'a dyn Fn() -> Vec<Value>,
     pub args: &'a [Value],
     pub event_time: i64,
     pub timestamp: i64,
@@ -82,15 +85,15 @@ pub struct Update<'a> {
 
 #[derive(Debug)]
 enum Layout {
-    Global(HashMap<Vec<u8>, Entry>),
+    Global(FastMap<Vec<u8>, Entry>),
     Grid {
         grid: Grid,
-        panes: BTreeMap<i64, HashMap<Vec<u8>, Entry>>,
+        panes: BTreeMap<i64, FastMap<Vec<u8>, Entry>>,
         last_closed_end: Option<i64>,
     },
     Session {
         gap_ms: i64,
-        sessions: HashMap<Vec<u8>, Vec<Entry>>,
+        sessions: FastMap<Vec<u8>, Vec<Entry>>,
         /// (end, key, start) of every open session, to close them in order.
         by_end: BTreeSet<(i64, Vec<u8>, i64)>,
     },
@@ -102,34 +105,61 @@ pub struct Store {
     kinds: Vec<AggKind>,
     layout: Layout,
     /// Changelog keys changed since the last `take_changelog`.
-    dirty: Vec<Vec<u8>>,
+    dirty: DirtyKeys,
+}
+
+/// Changelog keys (`state_key` form) in one flat buffer: marking a key dirty costs no
+/// allocation once the buffer has grown.
+#[derive(Debug, Default)]
+struct DirtyKeys {
+    bytes: Vec<u8>,
+    /// End offset of each key in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl DirtyKeys {
+    fn push(&mut self, tag: u8, start: i64, key: &[u8]) {
+        self.bytes.push(tag);
+        if tag != TAG_GLOBAL {
+            self.bytes.extend_from_slice(&start.to_be_bytes());
+        }
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// The distinct keys in byte order, and empty the set.
+    fn take_sorted(&mut self) -> Vec<Vec<u8>> {
+        let mut spans = Vec::with_capacity(self.ends.len());
+        let mut start = 0;
+        for &end in &self.ends {
+            spans.push(start..end);
+            start = end;
+        }
+        let bytes = &self.bytes;
+        spans.sort_unstable_by(|a, b| bytes[a.clone()].cmp(&bytes[b.clone()]));
+        spans.dedup_by(|a, b| bytes[a.clone()] == bytes[b.clone()]);
+        let keys = spans.into_iter().map(|r| bytes[r].to_vec()).collect();
+        self.bytes.clear();
+        self.ends.clear();
+        keys
+    }
 }
 
 const TAG_GLOBAL: u8 = b'G';
 const TAG_PANE: u8 = b'P';
 const TAG_SESSION: u8 = b'S';
 
-fn state_key(tag: u8, start: i64, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + key.len());
-    k.push(tag);
-    if tag != TAG_GLOBAL {
-        k.extend_from_slice(&start.to_be_bytes());
-    }
-    k.extend_from_slice(key);
-    k
-}
-
-fn mark(dirty: &mut Vec<Vec<u8>>, entry: &mut Entry, tag: u8, start: i64, key: &[u8]) {
+fn mark(dirty: &mut DirtyKeys, entry: &mut Entry, tag: u8, start: i64, key: &[u8]) {
     if !entry.dirty {
         entry.dirty = true;
-        dirty.push(state_key(tag, start, key));
+        dirty.push(tag, start, key);
     }
 }
 
 impl Store {
     pub fn new(window: Option<Window>, kinds: Vec<AggKind>) -> Store {
         let layout = match window {
-            None => Layout::Global(HashMap::new()),
+            None => Layout::Global(FastMap::default()),
             Some(Window::Tumbling { size_ms }) => Layout::Grid {
                 grid: Grid::new(size_ms, size_ms),
                 panes: BTreeMap::new(),
@@ -142,14 +172,14 @@ impl Store {
             },
             Some(Window::Session { gap_ms }) => Layout::Session {
                 gap_ms,
-                sessions: HashMap::new(),
+                sessions: FastMap::default(),
                 by_end: BTreeSet::new(),
             },
         };
         Store {
             kinds,
             layout,
-            dirty: Vec::new(),
+            dirty: DirtyKeys::default(),
         }
     }
 
@@ -168,11 +198,9 @@ impl Store {
         let kinds = &self.kinds;
         match &mut self.layout {
             Layout::Global(map) => {
-                let e = map
-                    .entry(u.key.clone())
-                    .or_insert_with(|| Entry::new(u.group, kinds));
+                let e = entry_of(map, u.key, || Entry::new((u.group)(), kinds));
                 e.update(u.args, u.timestamp);
-                mark(&mut self.dirty, e, TAG_GLOBAL, 0, &u.key);
+                mark(&mut self.dirty, e, TAG_GLOBAL, 0, u.key);
                 if let Some(c) = changed {
                     c.push((0, 0));
                 }
@@ -184,14 +212,9 @@ impl Store {
             } => {
                 let p = grid.pane_of(u.event_time);
                 let pane = panes.entry(p).or_default();
-                let e = match pane.get_mut(&u.key) {
-                    Some(e) => e,
-                    None => pane
-                        .entry(u.key.clone())
-                        .or_insert_with(|| Entry::new(u.group, kinds)),
-                };
+                let e = entry_of(pane, u.key, || Entry::new((u.group)(), kinds));
                 e.update(u.args, u.timestamp);
-                mark(&mut self.dirty, e, TAG_PANE, p, &u.key);
+                mark(&mut self.dirty, e, TAG_PANE, p, u.key);
                 if let Some(c) = changed {
                     let closed = last_closed_end.unwrap_or(i64::MIN);
                     c.extend(grid.windows_of_pane(p).filter(|w| w.1 > closed));
@@ -202,9 +225,13 @@ impl Store {
                 sessions,
                 by_end,
             } => {
+                let key = u.key;
                 let (start, end) = (u.event_time, u.event_time.saturating_add(*gap_ms));
-                let list = sessions.entry(u.key.clone()).or_default();
-                let mut merged = Entry::new(u.group, kinds);
+                let list = match sessions.get_mut(key) {
+                    Some(l) => l,
+                    None => sessions.entry(key.to_vec()).or_default(),
+                };
+                let mut merged = Entry::new((u.group)(), kinds);
                 merged.end = Some(end);
                 let mut new_start = start;
                 let mut keep = Vec::with_capacity(list.len());
@@ -215,8 +242,8 @@ impl Store {
                         merged.end = Some(merged.end.unwrap_or(end).max(se));
                         merged.group = s.group.clone();
                         merged.merge(&s);
-                        by_end.remove(&(se, u.key.clone(), ss));
-                        self.dirty.push(state_key(TAG_SESSION, ss, &u.key));
+                        by_end.remove(&(se, key.to_vec(), ss));
+                        self.dirty.push(TAG_SESSION, ss, key);
                     } else {
                         keep.push(s);
                     }
@@ -224,9 +251,9 @@ impl Store {
                 merged.update(u.args, u.timestamp);
                 merged.start = Some(new_start);
                 let new_end = merged.end.unwrap_or(end);
-                by_end.insert((new_end, u.key.clone(), new_start));
+                by_end.insert((new_end, key.to_vec(), new_start));
                 merged.dirty = true;
-                self.dirty.push(state_key(TAG_SESSION, new_start, &u.key));
+                self.dirty.push(TAG_SESSION, new_start, key);
                 keep.push(merged);
                 *list = keep;
                 if let Some(c) = changed {
@@ -255,36 +282,22 @@ impl Store {
                         break;
                     }
                     let ws = e - grid.size_ms;
-                    let mut rows: HashMap<&[u8], Entry> = HashMap::new();
-                    for (_, pane) in panes.range(ws..e) {
-                        for (k, entry) in pane {
-                            match rows.get_mut(k.as_slice()) {
-                                Some(r) => r.merge(entry),
-                                None => {
-                                    rows.insert(k, entry.clone());
-                                }
-                            }
-                        }
-                    }
-                    let rows = rows
-                        .into_iter()
-                        .map(|(k, entry)| GroupResult {
-                            key: k.to_vec(),
-                            window: Some((ws, e)),
-                            entry,
-                        })
-                        .collect();
-                    out.push((ws, e, rows));
-                    *last_closed_end = Some(e);
-                    while let Some((&first, _)) = panes.first_key_value() {
-                        if grid.last_end_for_pane(first) > e {
+                    // Panes whose last window is this one leave the store now, so their
+                    // entries move into the result instead of being copied.
+                    let mut expired = Vec::new();
+                    while let Some(first) = panes.first_entry() {
+                        if grid.last_end_for_pane(*first.key()) > e {
                             break;
                         }
-                        if let Some(pane) = panes.remove(&first) {
-                            self.dirty
-                                .extend(pane.keys().map(|k| state_key(TAG_PANE, first, k)));
+                        let (start, pane) = first.remove_entry();
+                        for k in pane.keys() {
+                            self.dirty.push(TAG_PANE, start, k);
                         }
+                        expired.push((start, pane));
                     }
+                    let rows = combine_panes(expired, panes, ws, e);
+                    out.push((ws, e, rows));
+                    *last_closed_end = Some(e);
                 }
                 let floor = grid.end_floor(wm);
                 *last_closed_end = Some(last_closed_end.map_or(floor, |l| l.max(floor)));
@@ -309,7 +322,7 @@ impl Store {
                     if list.is_empty() {
                         sessions.remove(&key);
                     }
-                    self.dirty.push(state_key(TAG_SESSION, start, &key));
+                    self.dirty.push(TAG_SESSION, start, &key);
                     out.push((
                         start,
                         end,
@@ -363,7 +376,7 @@ impl Store {
 
     /// Changelog entries for everything changed since the last call.
     pub fn take_changelog(&mut self) -> Vec<ChangelogEntry> {
-        let keys: BTreeSet<Vec<u8>> = self.dirty.drain(..).collect();
+        let keys = self.dirty.take_sorted();
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
             let value = match self.lookup_mut(&k) {
@@ -448,6 +461,71 @@ impl Store {
     pub fn close_all(&mut self) -> Vec<(i64, i64, Vec<GroupResult>)> {
         self.close(i64::MAX - 1)
     }
+}
+
+/// The entry of `key` in `map`, created by `new` when missing (the key is copied only then).
+fn entry_of<'m>(
+    map: &'m mut FastMap<Vec<u8>, Entry>,
+    key: &[u8],
+    new: impl FnOnce() -> Entry,
+) -> &'m mut Entry {
+    // Two lookups for a new key, none of them allocating for an existing one: the std map has
+    // no entry API for borrowed keys.
+    if map.contains_key(key) {
+        return map.get_mut(key).expect("key just found");
+    }
+    map.entry(key.to_vec()).or_insert_with(new)
+}
+
+/// The rows of window `[ws, e)`, sorted by key: each key's entries of the window's panes merged
+/// oldest pane first. `expired` are the panes (oldest first, all older than those left in
+/// `panes`) that just left the store; those inside the window give up their entries.
+fn combine_panes(
+    expired: Vec<(i64, FastMap<Vec<u8>, Entry>)>,
+    panes: &BTreeMap<i64, FastMap<Vec<u8>, Entry>>,
+    ws: i64,
+    e: i64,
+) -> Vec<GroupResult> {
+    let mut rows: Option<FastMap<Vec<u8>, Entry>> = None;
+    for (start, pane) in expired {
+        if start < ws || start >= e {
+            continue;
+        }
+        match &mut rows {
+            None => rows = Some(pane),
+            Some(rows) => {
+                for (k, entry) in pane {
+                    match rows.get_mut(&k) {
+                        Some(r) => r.merge(&entry),
+                        None => {
+                            rows.insert(k, entry);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut rows = rows.unwrap_or_default();
+    for (_, pane) in panes.range(ws..e) {
+        for (k, entry) in pane {
+            match rows.get_mut(k.as_slice()) {
+                Some(r) => r.merge(entry),
+                None => {
+                    rows.insert(k.clone(), entry.clone());
+                }
+            }
+        }
+    }
+    let mut rows: Vec<GroupResult> = rows
+        .into_iter()
+        .map(|(key, entry)| GroupResult {
+            key,
+            window: Some((ws, e)),
+            entry,
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    rows
 }
 
 fn split_start(rest: &[u8]) -> Option<(i64, &[u8])> {
