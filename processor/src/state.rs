@@ -136,7 +136,7 @@ impl DirtyKeys {
             start = end;
         }
         let bytes = &self.bytes;
-        spans.sort_unstable_by(|a, b| bytes[a.clone()].cmp(&bytes[b.clone()]));
+        sort_by_bytes(&mut spans, |r| &bytes[r.clone()]);
         spans.dedup_by(|a, b| bytes[a.clone()] == bytes[b.clone()]);
         let keys = spans.into_iter().map(|r| bytes[r].to_vec()).collect();
         self.bytes.clear();
@@ -211,7 +211,17 @@ impl Store {
                 last_closed_end,
             } => {
                 let p = grid.pane_of(u.event_time);
-                let pane = panes.entry(p).or_default();
+                if !panes.contains_key(&p) {
+                    // Size a new pane like the newest one: no rehashing while it fills.
+                    let hint = panes.last_key_value().map_or(0, |(_, m)| m.len());
+                    panes.insert(
+                        p,
+                        FastMap::with_capacity_and_hasher(hint, Default::default()),
+                    );
+                }
+                let Some(pane) = panes.get_mut(&p) else {
+                    return;
+                };
                 let e = entry_of(pane, u.key, || Entry::new((u.group)(), kinds));
                 e.update(u.args, u.timestamp);
                 mark(&mut self.dirty, e, TAG_PANE, p, u.key);
@@ -290,7 +300,8 @@ impl Store {
                             break;
                         }
                         let (start, pane) = first.remove_entry();
-                        for k in pane.keys() {
+                        // A dirty entry's key is already listed since the last flush.
+                        for (k, _) in pane.iter().filter(|(_, entry)| !entry.dirty) {
                             self.dirty.push(TAG_PANE, start, k);
                         }
                         expired.push((start, pane));
@@ -516,16 +527,47 @@ fn combine_panes(
             }
         }
     }
-    let mut rows: Vec<GroupResult> = rows
-        .into_iter()
-        .map(|(key, entry)| GroupResult {
+    // Sort positions, not the (large) rows themselves.
+    let mut rows: Vec<Option<(Vec<u8>, Entry)>> = rows.into_iter().map(Some).collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    sort_by_bytes(&mut order, |&i| {
+        rows[i].as_ref().map_or(&[], |r| r.0.as_slice())
+    });
+    let mut sorted = Vec::with_capacity(rows.len());
+    for i in order {
+        let Some((key, entry)) = rows[i].take() else {
+            continue;
+        };
+        sorted.push(GroupResult {
             key,
             window: Some((ws, e)),
             entry,
-        })
+        });
+    }
+    sorted
+}
+
+/// Sort `items` by the byte string `bytes` gives for each. The first 24 bytes of each string
+/// are read once into integers that decide most comparisons; ties fall back to comparing the
+/// whole strings.
+fn sort_by_bytes<'a, T: Clone + 'a>(items: &mut [T], bytes: impl Fn(&T) -> &'a [u8]) {
+    let prefix = |b: &[u8]| {
+        let mut p = [0u8; 24];
+        let n = b.len().min(24);
+        p[..n].copy_from_slice(&b[..n]);
+        let (hi, lo) = p.split_at(16);
+        let hi = u128::from_be_bytes(hi.try_into().unwrap_or_default());
+        let lo = u64::from_be_bytes(lo.try_into().unwrap_or_default());
+        (hi, lo)
+    };
+    let mut keyed: Vec<((u128, u64), T)> = items
+        .iter()
+        .map(|t| (prefix(bytes(t)), t.clone()))
         .collect();
-    rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    rows
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| bytes(&a.1).cmp(bytes(&b.1))));
+    for (slot, (_, t)) in items.iter_mut().zip(keyed) {
+        *slot = t;
+    }
 }
 
 fn split_start(rest: &[u8]) -> Option<(i64, &[u8])> {
@@ -535,4 +577,28 @@ fn split_start(rest: &[u8]) -> Option<(i64, &[u8])> {
 
 fn session_start(e: &Entry) -> i64 {
     e.start.unwrap_or(i64::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_by_bytes_orders_like_slices() {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for i in 0..500u32 {
+            let n = i.wrapping_mul(2_654_435_761) % 97;
+            keys.push(format!("user-{n}").into_bytes());
+            keys.push(format!("a-shared-prefix-longer-than-24-bytes-{n}").into_bytes());
+            keys.push(vec![0; (n % 30) as usize]);
+        }
+        keys.push(b"a".to_vec());
+        keys.push(b"a\0".to_vec());
+        let mut expected = keys.clone();
+        expected.sort();
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        sort_by_bytes(&mut order, |&i| keys[i].as_slice());
+        let got: Vec<Vec<u8>> = order.into_iter().map(|i| keys[i].clone()).collect();
+        assert_eq!(got, expected);
+    }
 }
