@@ -2,6 +2,7 @@
 //! closing, and their changelog representation.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,9 +16,10 @@ use crate::window::{Grid, Window};
 /// Accumulators of one key in one pane, window or session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Group-by values (for the output row).
-    #[serde(rename = "g")]
-    pub group: Vec<Value>,
+    /// Group-by values (for the output row), shared by the copies of an entry that window
+    /// closing and session merging make.
+    #[serde(rename = "g", with = "shared_values")]
+    pub group: Arc<[Value]>,
     #[serde(rename = "a")]
     pub accs: Vec<Acc>,
     /// Latest input timestamp seen (output timestamp of unwindowed rows).
@@ -36,7 +38,7 @@ pub struct Entry {
 impl Entry {
     fn new(group: Vec<Value>, kinds: &[AggKind]) -> Entry {
         Entry {
-            group,
+            group: group.into(),
             accs: kinds.iter().map(|k| Acc::new(*k)).collect(),
             max_ts: i64::MIN,
             start: None,
@@ -61,6 +63,23 @@ impl Entry {
 
     pub fn results(&self) -> Vec<Value> {
         self.accs.iter().map(Acc::result).collect()
+    }
+}
+
+/// Serde for `Arc<[Value]>` as a plain sequence (the changelog format of a `Vec<Value>`).
+mod shared_values {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::value::Value;
+
+    pub fn serialize<S: Serializer>(v: &Arc<[Value]>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[Value]>, D::Error> {
+        Vec::<Value>::deserialize(d).map(Arc::from)
     }
 }
 
@@ -90,6 +109,8 @@ enum Layout {
         grid: Grid,
         panes: BTreeMap<i64, FastMap<Vec<u8>, Entry>>,
         last_closed_end: Option<i64>,
+        /// Rows of the last window closed: the size to expect of the next.
+        last_rows: usize,
     },
     Session {
         gap_ms: i64,
@@ -164,11 +185,13 @@ impl Store {
                 grid: Grid::new(size_ms, size_ms),
                 panes: BTreeMap::new(),
                 last_closed_end: None,
+                last_rows: 0,
             },
             Some(Window::Hopping { size_ms, slide_ms }) => Layout::Grid {
                 grid: Grid::new(size_ms, slide_ms),
                 panes: BTreeMap::new(),
                 last_closed_end: None,
+                last_rows: 0,
             },
             Some(Window::Session { gap_ms }) => Layout::Session {
                 gap_ms,
@@ -209,6 +232,7 @@ impl Store {
                 grid,
                 panes,
                 last_closed_end,
+                ..
             } => {
                 let p = grid.pane_of(u.event_time);
                 if !panes.contains_key(&p) {
@@ -282,6 +306,7 @@ impl Store {
                 grid,
                 panes,
                 last_closed_end,
+                last_rows,
             } => {
                 while let Some((&p, _)) = panes.first_key_value() {
                     let mut e = grid.first_end_for_pane(p);
@@ -306,7 +331,8 @@ impl Store {
                         }
                         expired.push((start, pane));
                     }
-                    let rows = combine_panes(expired, panes, ws, e);
+                    let rows = combine_panes(expired, panes, ws, e, *last_rows);
+                    *last_rows = rows.len();
                     out.push((ws, e, rows));
                     *last_closed_end = Some(e);
                 }
@@ -496,6 +522,7 @@ fn combine_panes(
     panes: &BTreeMap<i64, FastMap<Vec<u8>, Entry>>,
     ws: i64,
     e: i64,
+    rows_hint: usize,
 ) -> Vec<GroupResult> {
     let mut rows: Option<FastMap<Vec<u8>, Entry>> = None;
     for (start, pane) in expired {
@@ -517,6 +544,7 @@ fn combine_panes(
         }
     }
     let mut rows = rows.unwrap_or_default();
+    rows.reserve(rows_hint.saturating_sub(rows.len()));
     for (_, pane) in panes.range(ws..e) {
         for (k, entry) in pane {
             match rows.get_mut(k.as_slice()) {
