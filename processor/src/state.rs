@@ -10,6 +10,7 @@ use crate::aggregate::{Acc, AggKind};
 use crate::error::ProcessorError;
 use crate::hash::FastMap;
 use crate::record::ChangelogEntry;
+use crate::sliding::{self, Running};
 use crate::value::Value;
 use crate::window::{Grid, Window};
 
@@ -47,18 +48,26 @@ impl Entry {
         }
     }
 
-    fn update(&mut self, args: &[Value], ts: i64) {
+    pub(crate) fn update(&mut self, args: &[Value], ts: i64) {
         for (acc, v) in self.accs.iter_mut().zip(args) {
             acc.update(v);
         }
         self.max_ts = self.max_ts.max(ts);
     }
 
-    fn merge(&mut self, other: &Entry) {
+    pub(crate) fn merge(&mut self, other: &Entry) {
         for (a, b) in self.accs.iter_mut().zip(&other.accs) {
             a.merge(b);
         }
         self.max_ts = self.max_ts.max(other.max_ts);
+    }
+
+    /// Take back out an entry merged in before (invertible aggregates only). `max_ts` stays:
+    /// windowed rows are stamped with their window end, not with it.
+    pub(crate) fn unmerge(&mut self, other: &Entry) {
+        for (a, b) in self.accs.iter_mut().zip(&other.accs) {
+            a.unmerge(b);
+        }
     }
 
     pub fn results(&self) -> Vec<Value> {
@@ -111,6 +120,8 @@ enum Layout {
         last_closed_end: Option<i64>,
         /// Rows of the last window closed: the size to expect of the next.
         last_rows: usize,
+        /// Hopping windows of invertible aggregates: the next window's rows, kept up to date.
+        running: Option<Running>,
     },
     Session {
         gap_ms: i64,
@@ -186,12 +197,14 @@ impl Store {
                 panes: BTreeMap::new(),
                 last_closed_end: None,
                 last_rows: 0,
+                running: None,
             },
             Some(Window::Hopping { size_ms, slide_ms }) => Layout::Grid {
                 grid: Grid::new(size_ms, slide_ms),
                 panes: BTreeMap::new(),
                 last_closed_end: None,
                 last_rows: 0,
+                running: (size_ms > slide_ms && sliding::invertible(&kinds)).then(Running::default),
             },
             Some(Window::Session { gap_ms }) => Layout::Session {
                 gap_ms,
@@ -221,7 +234,7 @@ impl Store {
         let kinds = &self.kinds;
         match &mut self.layout {
             Layout::Global(map) => {
-                let e = entry_of(map, u.key, || Entry::new((u.group)(), kinds));
+                let (e, _) = entry_of(map, u.key, || Entry::new((u.group)(), kinds));
                 e.update(u.args, u.timestamp);
                 mark(&mut self.dirty, e, TAG_GLOBAL, 0, u.key);
                 if let Some(c) = changed {
@@ -232,6 +245,7 @@ impl Store {
                 grid,
                 panes,
                 last_closed_end,
+                running,
                 ..
             } => {
                 let p = grid.pane_of(u.event_time);
@@ -246,9 +260,12 @@ impl Store {
                 let Some(pane) = panes.get_mut(&p) else {
                     return;
                 };
-                let e = entry_of(pane, u.key, || Entry::new((u.group)(), kinds));
+                let (e, new) = entry_of(pane, u.key, || Entry::new((u.group)(), kinds));
                 e.update(u.args, u.timestamp);
                 mark(&mut self.dirty, e, TAG_PANE, p, u.key);
+                if let Some(run) = running.as_mut().filter(|r| r.covers(p)) {
+                    run.record(u.key, e, u.args, u.timestamp, new);
+                }
                 if let Some(c) = changed {
                     let closed = last_closed_end.unwrap_or(i64::MIN);
                     c.extend(grid.windows_of_pane(p).filter(|w| w.1 > closed));
@@ -307,6 +324,7 @@ impl Store {
                 panes,
                 last_closed_end,
                 last_rows,
+                running,
             } => {
                 while let Some((&p, _)) = panes.first_key_value() {
                     let mut e = grid.first_end_for_pane(p);
@@ -317,21 +335,23 @@ impl Store {
                         break;
                     }
                     let ws = e - grid.size_ms;
-                    // Panes whose last window is this one leave the store now, so their
-                    // entries move into the result instead of being copied.
-                    let mut expired = Vec::new();
-                    while let Some(first) = panes.first_entry() {
-                        if grid.last_end_for_pane(*first.key()) > e {
-                            break;
+                    let rows = match running {
+                        Some(run) => {
+                            run.advance(panes, ws, e);
+                            let rows = run.rows(panes, ws, e);
+                            for (start, pane) in expire_panes(panes, grid, e, &mut self.dirty) {
+                                run.evict(start, &pane);
+                            }
+                            run.start_at(ws + grid.slide_ms);
+                            sorted_results(rows, ws, e)
                         }
-                        let (start, pane) = first.remove_entry();
-                        // A dirty entry's key is already listed since the last flush.
-                        for (k, _) in pane.iter().filter(|(_, entry)| !entry.dirty) {
-                            self.dirty.push(TAG_PANE, start, k);
+                        None => {
+                            // Panes whose last window is this one leave the store now, so
+                            // their entries move into the result instead of being copied.
+                            let expired = expire_panes(panes, grid, e, &mut self.dirty);
+                            combine_panes(expired, panes, ws, e, *last_rows)
                         }
-                        expired.push((start, pane));
-                    }
-                    let rows = combine_panes(expired, panes, ws, e, *last_rows);
+                    };
                     *last_rows = rows.len();
                     out.push((ws, e, rows));
                     *last_closed_end = Some(e);
@@ -500,18 +520,42 @@ impl Store {
     }
 }
 
-/// The entry of `key` in `map`, created by `new` when missing (the key is copied only then).
+/// The entry of `key` in `map`, created by `new` when missing (the key is copied only then),
+/// and whether it was.
 fn entry_of<'m>(
     map: &'m mut FastMap<Vec<u8>, Entry>,
     key: &[u8],
     new: impl FnOnce() -> Entry,
-) -> &'m mut Entry {
-    // Two lookups for a new key, none of them allocating for an existing one: the std map has
-    // no entry API for borrowed keys.
+) -> (&'m mut Entry, bool) {
+    // Two lookups for an existing key, none of them allocating: the std map has no entry API
+    // for borrowed keys.
     if map.contains_key(key) {
-        return map.get_mut(key).expect("key just found");
+        return (map.get_mut(key).expect("key just found"), false);
     }
-    map.entry(key.to_vec()).or_insert_with(new)
+    (map.entry(key.to_vec()).or_insert_with(new), true)
+}
+
+/// Remove the panes whose last window ends at `e` (or before), oldest first, listing their
+/// keys for the changelog (tombstones).
+fn expire_panes(
+    panes: &mut BTreeMap<i64, FastMap<Vec<u8>, Entry>>,
+    grid: &Grid,
+    e: i64,
+    dirty: &mut DirtyKeys,
+) -> Vec<(i64, FastMap<Vec<u8>, Entry>)> {
+    let mut expired = Vec::new();
+    while let Some(first) = panes.first_entry() {
+        if grid.last_end_for_pane(*first.key()) > e {
+            break;
+        }
+        let (start, pane) = first.remove_entry();
+        // A dirty entry's key is already listed since the last flush.
+        for (k, _) in pane.iter().filter(|(_, entry)| !entry.dirty) {
+            dirty.push(TAG_PANE, start, k);
+        }
+        expired.push((start, pane));
+    }
+    expired
 }
 
 /// The rows of window `[ws, e)`, sorted by key: each key's entries of the window's panes merged
@@ -555,6 +599,11 @@ fn combine_panes(
             }
         }
     }
+    sorted_results(rows.into_iter().collect(), ws, e)
+}
+
+/// Rows as the results of window `[ws, e)`, sorted by key.
+fn sorted_results(rows: Vec<(Vec<u8>, Entry)>, ws: i64, e: i64) -> Vec<GroupResult> {
     // Sort positions, not the (large) rows themselves.
     let mut rows: Vec<Option<(Vec<u8>, Entry)>> = rows.into_iter().map(Some).collect();
     let mut order: Vec<usize> = (0..rows.len()).collect();
