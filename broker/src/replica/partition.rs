@@ -185,6 +185,16 @@ impl Partition {
         g.isr = state.isr.clone();
         g.partition_epoch = state.partition_epoch;
         if !changed {
+            if g.role == Role::Leader {
+                // A reassignment adds or drops followers without a new epoch.
+                g.followers.retain(|id, _| state.replicas.contains(id));
+                for r in state.replicas.iter().filter(|r| **r != self.node_id) {
+                    g.followers.entry(*r).or_insert(FollowerState {
+                        log_end: None,
+                        caught_up_ms: now_ms,
+                    });
+                }
+            }
             return false;
         }
         g.role = role;
