@@ -80,6 +80,8 @@ pub const KEYS: &[Key] = &[
     key("num.partitions", Int, Some("1"), "Partitions of auto-created topics and of CreateTopics without a count."),
     key("default.replication.factor", Int, Some("1"), "Replication factor of topics created without one."),
     key("min.insync.replicas", Int, Some("1"), "Default min.insync.replicas of topics."),
+    key("auto.leader.rebalance.enable", Bool, Some("true"), "Move leadership back to preferred replicas (the first listed) once they are in sync again."),
+    key("leader.imbalance.check.interval.seconds", Int, Some("300"), "How often the controller looks for partitions led by a non-preferred replica."),
     key("replica.lag.time.max.ms", Int, Some("30000"), "A follower that has not caught up with its leader for this long leaves the ISR."),
     key("auto.create.topics.enable", Bool, Some("true"), "Create a topic when a client asks for metadata of an unknown one."),
     key("delete.topic.enable", Bool, Some("true"), "Allow DeleteTopics."),

@@ -29,7 +29,12 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     match args.action {
         ClusterAction::Status => {
             let metadata = client.refresh_metadata().await?;
-            let conn = client.any_connection().await?;
+            // Only the quorum leader (Metadata's controller id) knows how far
+            // each voter has replicated.
+            let conn = match client.broker_connection(metadata.controller_id).await {
+                Ok(c) => c,
+                Err(_) => client.any_connection().await?,
+            };
             let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
                 .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
                 .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
@@ -53,13 +58,13 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             let mut rows = Vec::new();
             for (role, list) in [("voter", &q.current_voters), ("observer", &q.observers)] {
                 for r in list {
-                    let lag = (q.high_watermark - r.log_end_offset).max(0);
-                    rows.push(vec![
-                        r.replica_id.0.to_string(),
-                        role.to_string(),
-                        r.log_end_offset.to_string(),
-                        lag.to_string(),
-                    ]);
+                    let (end, lag) = if r.log_end_offset < 0 {
+                        ("?".to_string(), "?".to_string())
+                    } else {
+                        let lag = (q.high_watermark - r.log_end_offset).max(0);
+                        (r.log_end_offset.to_string(), lag.to_string())
+                    };
+                    rows.push(vec![r.replica_id.0.to_string(), role.to_string(), end, lag]);
                 }
             }
             print_table(&["NODE", "ROLE", "LOG-END", "LAG"], &rows);
