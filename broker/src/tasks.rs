@@ -115,7 +115,7 @@ fn spawn_group_timers(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Ca
             if expire {
                 last_retention_check = now;
             }
-            broker.groups.tick(&broker.replicas, now, expire);
+            broker.groups.tick(&broker, now, expire);
         }
     });
 }

@@ -89,7 +89,7 @@ pub async fn handle(
             ResponseKind::InitProducerId(init_producer_id::handle(broker, v, r).await)
         }
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(find_coordinator::handle(broker, v, r))
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, v, r).await)
         }
         RequestKind::JoinGroup(r) => {
             ResponseKind::JoinGroup(join_group::handle(broker, ctx, v, r).await)
@@ -98,9 +98,11 @@ pub async fn handle(
             ResponseKind::SyncGroup(sync_group::handle(broker, v, r).await)
         }
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, v, r)),
-        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, v, r)),
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(leave_group::handle(broker, v, r).await)
+        }
         RequestKind::OffsetCommit(r) => {
-            ResponseKind::OffsetCommit(offset_commit::handle(broker, v, r))
+            ResponseKind::OffsetCommit(offset_commit::handle(broker, v, r).await)
         }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offset_fetch::handle(broker, v, r))
@@ -110,10 +112,10 @@ pub async fn handle(
         }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, v, r)),
         RequestKind::DeleteGroups(r) => {
-            ResponseKind::DeleteGroups(delete_groups::handle(broker, v, r))
+            ResponseKind::DeleteGroups(delete_groups::handle(broker, v, r).await)
         }
         RequestKind::OffsetDelete(r) => {
-            ResponseKind::OffsetDelete(offset_delete::handle(broker, v, r))
+            ResponseKind::OffsetDelete(offset_delete::handle(broker, v, r).await)
         }
         RequestKind::DescribeQuorum(r) => {
             ResponseKind::DescribeQuorum(describe_quorum::handle(broker, v, r).await)
