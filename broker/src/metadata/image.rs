@@ -378,7 +378,8 @@ impl MetadataImage {
                             .filter(|r| !target.contains(r))
                             .collect();
                         p.replicas = replicas;
-                        p.isr.retain(|r| original.contains(r) || !p.adding.contains(r));
+                        p.isr
+                            .retain(|r| original.contains(r) || !p.adding.contains(r));
                     }
                 }
                 p.partition_epoch += 1;
@@ -392,7 +393,9 @@ impl MetadataImage {
                     .get_mut(*partition as usize)
                     .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
                 if p.adding.is_empty() && p.removing.is_empty() {
-                    return Err(MetadataError::NoReassignment(format!("{topic}-{partition}")));
+                    return Err(MetadataError::NoReassignment(format!(
+                        "{topic}-{partition}"
+                    )));
                 }
                 if p.adding.iter().any(|r| !p.isr.contains(r)) {
                     return Err(MetadataError::StalePartitionState(format!(
@@ -403,7 +406,12 @@ impl MetadataImage {
                 let removing = std::mem::take(&mut p.removing);
                 p.adding.clear();
                 p.replicas.retain(|r| !removing.contains(r));
-                let kept: Vec<i32> = p.isr.iter().copied().filter(|r| !removing.contains(r)).collect();
+                let kept: Vec<i32> = p
+                    .isr
+                    .iter()
+                    .copied()
+                    .filter(|r| !removing.contains(r))
+                    .collect();
                 if kept.is_empty() {
                     return Err(MetadataError::StalePartitionState(format!(
                         "{topic}-{partition}: no in-sync replica would remain"
@@ -721,6 +729,59 @@ mod tests {
         };
         let i = i.apply(&elect).unwrap();
         assert_eq!((part(&i, 0).leader, part(&i, 0).leader_epoch), (2, 1));
+    }
+
+    #[test]
+    fn reassignment_adds_then_drops_replicas() {
+        let i = register(&cluster3(), 4);
+        let move_to = |target: Option<Vec<i32>>| MetadataRecord::ReassignPartition {
+            topic: "t".into(),
+            partition: 0,
+            target,
+        };
+        let complete = MetadataRecord::CompleteReassignment {
+            topic: "t".into(),
+            partition: 0,
+        };
+        // Partition 0 is [1, 2, 3] led by 1; move it to [4, 2, 3].
+        let i = i.apply(&move_to(Some(vec![4, 2, 3]))).unwrap();
+        let p = part(&i, 0);
+        assert_eq!(
+            (p.replicas.clone(), p.adding.clone(), p.removing.clone()),
+            (vec![4, 2, 3, 1], vec![4], vec![1])
+        );
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2, 3]));
+        // Not before 4 is in sync.
+        assert!(i.apply(&complete).is_err());
+        let i = i
+            .apply(&MetadataRecord::AlterIsr {
+                topic: "t".into(),
+                partition: 0,
+                leader_epoch: 0,
+                partition_epoch: p.partition_epoch,
+                isr: vec![1, 2, 3, 4],
+            })
+            .unwrap();
+        let i = i.apply(&complete).unwrap();
+        let p = part(&i, 0);
+        assert_eq!(p.replicas, vec![4, 2, 3]);
+        assert!(p.adding.is_empty() && p.removing.is_empty());
+        assert!(!p.isr.contains(&1));
+        assert_ne!(p.leader, 1, "the removed leader hands over");
+        assert_eq!(p.leader_epoch, 1);
+        // Cancelling: back to the original replicas.
+        let j = i.apply(&move_to(Some(vec![1, 2, 3]))).unwrap();
+        let j = j.apply(&move_to(None)).unwrap();
+        // As in Kafka, a cancelled move restores the replica set, not its order.
+        let mut back = part(&j, 0).replicas;
+        back.sort_unstable();
+        assert_eq!(back, vec![2, 3, 4]);
+        assert!(matches!(
+            j.apply(&move_to(None)),
+            Err(MetadataError::NoReassignment(_))
+        ));
+        assert!(i.apply(&move_to(Some(vec![9]))).is_err());
+        assert!(i.apply(&move_to(Some(vec![2, 2]))).is_err());
     }
 
     #[test]
