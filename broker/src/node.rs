@@ -94,7 +94,21 @@ impl Node {
     }
 
     /// Serves until `shutdown` is cancelled, then drains connections and closes logs.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(self, stop: CancellationToken) {
+        // Controlled shutdown (KIP-631): when asked to stop, this broker is
+        // first fenced, so its leaderships move while it still serves the
+        // fetches that let followers catch up and the requests of clients
+        // that have not yet learned the new leaders; then everything stops.
+        let shutdown = CancellationToken::new();
+        {
+            let broker = self.broker.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                broker.controller.shutdown_broker().await;
+                shutdown.cancel();
+            });
+        }
         let tracker = TaskTracker::new();
         tasks::spawn(&self.broker, &tracker, &shutdown);
         for (l, addr) in self
@@ -117,8 +131,6 @@ impl Node {
         tracker.spawn(crate::jobs::JobRuntime::new(self.broker.clone()).run(shutdown.clone()));
         tracker.close();
         tracker.wait().await;
-        // Controlled shutdown: fenced first, so leadership moves elsewhere.
-        self.broker.controller.shutdown_broker().await;
         self.broker.controller.close().await;
         self.controller_shutdown.cancel();
         let broker = self.broker.clone();

@@ -202,13 +202,9 @@ async fn reconcile(
                 tracing::debug!(partition = %format!("{}-{}", p.topic, p.index), code = r.error_code, "OffsetForLeaderEpoch refused; retrying");
                 continue;
             }
-            // No common epoch (empty log here or there): keep only what the
-            // leader's high watermark vouches for.
-            let target = if r.end_offset >= 0 && p.latest_epoch().is_some() {
-                r.end_offset
-            } else {
-                p.offsets().high_watermark
-            };
+            let answer = (r.end_offset >= 0 && r.leader_epoch >= 0 && p.latest_epoch().is_some())
+                .then_some((r.leader_epoch, r.end_offset));
+            let target = p.truncation_target(answer);
             if let Err(e) = p.truncate_to(target, *epoch) {
                 tracing::info!(partition = %format!("{}-{}", p.topic, p.index), error = %e, "follower not truncated");
             }

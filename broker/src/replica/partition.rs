@@ -8,7 +8,7 @@
 //! watermark to the lowest log end offset in the ISR; as follower it takes the
 //! leader's batches as they are and its high watermark from the leader.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -80,7 +80,7 @@ struct Inner {
     replicas: Vec<i32>,
     isr: Vec<i32>,
     high_watermark: i64,
-    followers: HashMap<i32, FollowerState>,
+    followers: BTreeMap<i32, FollowerState>,
     /// Set when this node became a follower under a new epoch: the fetcher
     /// must reconcile the log with the leader's before fetching.
     needs_truncation: bool,
@@ -143,7 +143,7 @@ impl Partition {
                 replicas: Vec::new(),
                 isr: Vec::new(),
                 high_watermark: start,
-                followers: HashMap::new(),
+                followers: BTreeMap::new(),
                 needs_truncation: false,
             }),
         }
@@ -435,6 +435,27 @@ impl Partition {
         }
         check_epoch(&g, &self.name(), current_leader_epoch)?;
         Ok(g.log.end_offset_for_epoch(epoch))
+    }
+
+    /// Where a follower must cut its log, given the leader's OffsetForLeaderEpoch
+    /// answer for our latest epoch (KIP-101, KIP-279). When the leader answers
+    /// with an older epoch than we asked for, our log diverged after the end of
+    /// that epoch *in our log*, so the cut is the lower of the two ends. No
+    /// answer (no epoch in common): keep what the high watermark vouches for.
+    pub fn truncation_target(&self, answer: Option<(i32, i64)>) -> i64 {
+        let g = self.lock();
+        let leo = g.log.log_end_offset();
+        let Some((epoch, end)) = answer else {
+            return g.high_watermark.min(leo);
+        };
+        let asked = g.log.latest_epoch();
+        if asked == Some(epoch) {
+            return end.min(leo);
+        }
+        match g.log.end_offset_for_epoch(epoch) {
+            Some((_, mine)) => end.min(mine),
+            None => g.high_watermark.min(leo),
+        }
     }
 
     /// Refuses follower work planned under another epoch or role.

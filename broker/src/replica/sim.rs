@@ -66,7 +66,7 @@ impl Sim {
             image = image
                 .apply(&MetadataRecord::RegisterBroker {
                     id,
-                    incarnation: uuid::Uuid::new_v4(),
+                    incarnation: uuid::Uuid::from_u128(id as u128),
                     host: "sim".into(),
                     port: 1,
                     rack: None,
@@ -139,7 +139,36 @@ impl Sim {
         for step in 0..STEPS {
             self.step = step;
             self.now += self.rng.random_range(1..40);
-            match self.rng.random_range(0..100) {
+            let event = self.rng.random_range(0..100);
+            if std::env::var("SIM_TRACE").is_ok() {
+                let st = self.state();
+                let nodes: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|(id, p)| match p {
+                        Some(p) => {
+                            let o = p.offsets();
+                            format!(
+                                "{id}:{:?}/e{}/hw{}/leo{}/le{:?}",
+                                p.role(),
+                                p.leader_epoch(),
+                                o.high_watermark,
+                                o.log_end,
+                                p.latest_epoch()
+                            )
+                        }
+                        None => format!("{id}:down"),
+                    })
+                    .collect();
+                eprintln!(
+                    "step {step} ev {event} leader {} epoch {} isr {:?} | {}",
+                    st.leader,
+                    st.leader_epoch,
+                    st.isr,
+                    nodes.join(" ")
+                );
+            }
+            match event {
                 0..=24 => self.produce(),
                 25..=59 => self.fetch(),
                 60..=69 => self.deliver(),
@@ -193,10 +222,8 @@ impl Sim {
         if follower.needs_truncation() {
             let last = follower.latest_epoch().unwrap_or(-1);
             if let Ok(answer) = leader.end_offset_for_epoch(last, epoch) {
-                let target = match answer {
-                    Some((_, end)) if last >= 0 => end,
-                    _ => follower.offsets().high_watermark,
-                };
+                let answer = answer.filter(|_| last >= 0);
+                let target = follower.truncation_target(answer);
                 let _ = follower.truncate_to(target, epoch);
             }
             return;
@@ -287,7 +314,8 @@ impl Sim {
     }
 
     fn restart(&mut self) {
-        let down: Vec<i32> = self.disks.keys().copied().collect();
+        let mut down: Vec<i32> = self.disks.keys().copied().collect();
+        down.sort_unstable();
         if down.is_empty() {
             return;
         }
@@ -296,7 +324,7 @@ impl Sim {
         self.nodes.insert(id, Some(partition(id, log)));
         self.propose(MetadataRecord::RegisterBroker {
             id,
-            incarnation: uuid::Uuid::new_v4(),
+            incarnation: uuid::Uuid::from_u128(((self.step as u128) << 8) | id as u128),
             host: "sim".into(),
             port: 1,
             rack: None,
@@ -412,7 +440,12 @@ fn values(p: &Partition) -> BTreeMap<i64, u64> {
 fn replication_keeps_acknowledged_records_through_crashes() {
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED must be a number")],
-        Err(_) => (0..30).map(|_| rand::random::<u64>()).collect(),
+        Err(_) => (0..std::env::var("SIM_RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(30))
+            .map(|_| rand::random::<u64>())
+            .collect(),
     };
     for seed in seeds {
         let outcome = std::panic::catch_unwind(|| {
