@@ -66,7 +66,12 @@ fn metadata_code(e: &MetadataError) -> ResponseError {
         MetadataError::InvalidReplicas(_) => ResponseError::InvalidReplicaAssignment,
         MetadataError::StalePartitionState(_) => ResponseError::InvalidUpdateVersion,
         MetadataError::UnknownBroker(_) => ResponseError::BrokerNotAvailable,
-        MetadataError::Io { .. } | MetadataError::Encode(_) => ResponseError::UnknownServerError,
+        // Retriable: the client tries again once a leader is elected.
+        MetadataError::NoQuorum(_) => ResponseError::RequestTimedOut,
+        MetadataError::Io { .. }
+        | MetadataError::Encode(_)
+        | MetadataError::Raft(_)
+        | MetadataError::Remote(_) => ResponseError::UnknownServerError,
     }
 }
 

@@ -5,7 +5,9 @@
 //! Depends on `protocol` (wire codec) and `storage` (partition logs); nothing
 //! depends on it. Module map:
 //! - [`config`]: server.properties keys, overrides, topic-level configs.
-//! - [`metadata`]: metadata records, the image, the controller (single voter).
+//! - [`metadata`]: metadata records, the image, and their errors.
+//! - [`controller`]: the metadata quorum (openraft): log store, state machine,
+//!   network, broker liveness, and the `Controller` API the rest uses.
 //! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`replica`]: hosted partitions and the append signal for long polls.
 //! - [`server`], [`connection`]: listener and per-connection request loop.
@@ -19,6 +21,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod controller;
 pub mod error;
 pub mod group;
 pub mod handlers;
@@ -39,7 +42,7 @@ pub use error::BrokerError;
 /// Everything a request handler may touch, shared by all connections.
 pub struct Broker {
     pub config: Arc<ServerConfig>,
-    pub controller: metadata::Controller,
+    pub controller: Arc<controller::Controller>,
     pub replicas: replica::ReplicaManager,
     pub groups: group::GroupCoordinator,
     /// What each stream processing job's task last reported.

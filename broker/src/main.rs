@@ -122,8 +122,10 @@ impl Signals {
 }
 
 fn init_logging(level: &str) {
+    // openraft warns about every stale vote during an ordinary election;
+    // its errors still show. RUST_LOG overrides all of this.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},openraft=error")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

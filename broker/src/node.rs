@@ -4,19 +4,22 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metadata::{Controller, MetadataRecord};
+use crate::metadata::{Controller, ControllerConfig};
 use crate::replica::ReplicaManager;
 use crate::{server, tasks, Broker, ServerConfig};
 
 /// A node whose listeners are bound and whose data is open.
 pub struct Node {
     pub broker: Arc<Broker>,
+    /// Stops the controller's Raft server and tasks when the node stops.
+    controller_shutdown: CancellationToken,
     listeners: Vec<TcpListener>,
     _lock: File,
 }
@@ -28,31 +31,9 @@ impl Node {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create log.dirs {}", dir.display()))?;
         let lock = lock_dir(&dir)?;
-        let controller = Controller::open(
-            &dir.join("__cluster_metadata-0"),
-            config.node_id,
-            config.cluster_id.as_deref(),
-        )
-        .context("cannot open the metadata log")?;
+        let controller_shutdown = CancellationToken::new();
+        let controller = start_controller(&config, controller_shutdown.clone()).await?;
         write_meta_properties(&dir, config.node_id, &controller.image().cluster_id)?;
-        // A single voter registers and unfences itself; with a quorum the
-        // controller's heartbeats do this.
-        let adv = config.advertised().clone();
-        for record in [
-            MetadataRecord::RegisterBroker {
-                id: config.node_id,
-                incarnation: uuid::Uuid::new_v4(),
-                host: adv.host.clone(),
-                port: adv.port,
-                rack: config.rack.clone(),
-            },
-            MetadataRecord::UnfenceBroker { id: config.node_id },
-        ] {
-            controller
-                .propose(record)
-                .await
-                .context("cannot register this broker")?;
-        }
         let config = Arc::new(config);
         let replicas = ReplicaManager::new(config.clone());
         let image = controller.image();
@@ -98,6 +79,7 @@ impl Node {
         }
         Ok(Node {
             broker,
+            controller_shutdown,
             listeners,
             _lock: lock,
         })
@@ -131,10 +113,110 @@ impl Node {
         tracker.spawn(crate::jobs::JobRuntime::new(self.broker.clone()).run(shutdown.clone()));
         tracker.close();
         tracker.wait().await;
+        // Controlled shutdown: fenced first, so leadership moves elsewhere.
+        self.broker.controller.shutdown_broker().await;
+        self.broker.controller.close().await;
+        self.controller_shutdown.cancel();
         let broker = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || broker.replicas.close_all()).await;
         tracing::info!("node stopped");
     }
+}
+
+/// How long a cluster node waits at start for the quorum to give it a
+/// cluster id (the other voters may be starting too).
+const CLUSTER_ID_WAIT: Duration = Duration::from_secs(120);
+
+/// Starts the metadata controller and waits until the metadata has a cluster
+/// id. The cluster id is the configured one, else the one in
+/// meta.properties, so a data directory never changes cluster.
+async fn start_controller(
+    config: &ServerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Arc<Controller>> {
+    let dir = &config.log_dir;
+    let stored = stored_cluster_id(dir);
+    if let (Some(want), Some(have)) = (&config.cluster_id, &stored) {
+        if want != have {
+            bail!(
+                "cluster.id is {want} but {} belongs to cluster {have}",
+                dir.display()
+            );
+        }
+    }
+    let listener = match &config.controller_listener {
+        Some(l) => Some(
+            TcpListener::bind(l.bind_addr())
+                .await
+                .with_context(|| format!("cannot listen on {} (controller)", l.bind_addr()))?,
+        ),
+        None => None,
+    };
+    let advertised_addr = match (&config.controller_listener, &listener) {
+        (Some(l), Some(bound)) => {
+            let port = bound.local_addr().map(|a| a.port()).unwrap_or(l.port);
+            let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
+                config.advertised().host.clone()
+            } else {
+                l.host.clone()
+            };
+            Some(format!("{host}:{port}"))
+        }
+        _ => None,
+    };
+    let advertised = config.advertised();
+    let cfg = ControllerConfig {
+        node_id: config.node_id,
+        metadata_dir: dir.join("__cluster_metadata-0"),
+        voters: config.voters.clone(),
+        listener,
+        advertised_addr,
+        cluster_id: config.cluster_id.clone().or(stored.clone()),
+        host: advertised.host.clone(),
+        port: advertised.port,
+        rack: config.rack.clone(),
+        heartbeat_interval: Duration::from_millis(config.broker_heartbeat_interval_ms),
+        session_timeout: Duration::from_millis(config.broker_session_timeout_ms),
+    };
+    let controller = Controller::start(cfg, shutdown)
+        .await
+        .context("cannot start the metadata controller")?;
+    let mut images = controller.subscribe();
+    if images.borrow().cluster_id.is_empty() {
+        tracing::info!("waiting for the metadata quorum (controller.quorum.voters)");
+    }
+    let waited = tokio::time::timeout(CLUSTER_ID_WAIT, async {
+        while images.borrow_and_update().cluster_id.is_empty() {
+            if images.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    let cluster_id = controller.image().cluster_id.clone();
+    if waited.is_err() || cluster_id.is_empty() {
+        bail!(
+            "no metadata quorum within {CLUSTER_ID_WAIT:?}; are the controller.quorum.voters up?"
+        );
+    }
+    if let Some(have) = stored {
+        if have != cluster_id {
+            bail!(
+                "{} belongs to cluster {have}, but the quorum's cluster is {cluster_id}",
+                dir.display()
+            );
+        }
+    }
+    Ok(controller)
+}
+
+/// The cluster id in meta.properties, if there is one.
+fn stored_cluster_id(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("meta.properties")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("cluster.id="))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// One process per data directory: a second broker on the same data would corrupt it.

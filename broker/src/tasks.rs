@@ -38,6 +38,13 @@ pub fn spawn(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Cancellatio
     );
     spawn_group_timers(broker, tracker, shutdown);
     spawn_isr_updates(broker, tracker, shutdown);
+    if broker
+        .config
+        .get("auto.leader.rebalance.enable")
+        .is_some_and(|(v, _)| v == "true")
+    {
+        spawn_preferred_elections(broker, tracker, shutdown);
+    }
     if c.cleaner_enable {
         every(
             broker,
@@ -148,6 +155,57 @@ fn spawn_isr_updates(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Can
                 };
                 if let Err(e) = broker.controller.propose(record).await {
                     tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
+                }
+            }
+        }
+    });
+}
+
+/// The controller leader moves leadership back to each partition's preferred
+/// replica once it is alive and in sync, so that a restarted broker takes
+/// its share of the load again (Kafka's auto leader rebalance).
+fn spawn_preferred_elections(
+    broker: &Arc<Broker>,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let broker = broker.clone();
+    let shutdown = shutdown.clone();
+    let every = Duration::from_secs(
+        broker
+            .config
+            .long("leader.imbalance.check.interval.seconds")
+            .max(1) as u64,
+    );
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if !broker.controller.is_leader() {
+                continue;
+            }
+            let image = broker.controller.image();
+            for t in image.topics.values() {
+                for (index, p) in t.partition_states.iter().enumerate() {
+                    let preferred = p.replicas[0];
+                    let live = image.brokers.get(&preferred).is_some_and(|b| !b.fenced);
+                    if p.leader == preferred || !live || !p.isr.contains(&preferred) {
+                        continue;
+                    }
+                    tracing::info!(topic = %t.name, partition = index, leader = preferred, "moving leadership back to the preferred replica");
+                    let record = crate::metadata::MetadataRecord::ElectLeader {
+                        topic: t.name.clone(),
+                        partition: index as u32,
+                        leader: preferred,
+                    };
+                    if let Err(e) = broker.controller.propose(record).await {
+                        tracing::debug!(topic = %t.name, partition = index, error = %e, "preferred election refused");
+                    }
                 }
             }
         }

@@ -13,10 +13,19 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::{ClientConfig, ClientError, ClusterMetadata, Connection, TopicMetadata};
 
-/// Times a call retries after a retriable error (with a metadata refresh between).
-pub(crate) const RETRIES_MAX: u32 = 5;
-/// Pause between retries; leader elections on one node settle well within this.
+/// Times a call retries after a retriable error (with a metadata refresh
+/// between); with [`retry_delay`] this spans about 20 s, well over a leader
+/// failover (fencing plus election take a couple of seconds).
+pub(crate) const RETRIES_MAX: u32 = 25;
+/// First pause between retries; later ones double up to [`RETRY_BACKOFF_MAX_MS`].
 pub(crate) const RETRY_BACKOFF_MS: u64 = 100;
+const RETRY_BACKOFF_MAX_MS: u64 = 1_000;
+
+/// The pause before retry number `attempt` (1-based): 100 ms, doubling, at most 1 s.
+pub(crate) fn retry_delay(attempt: u32) -> Duration {
+    let ms = RETRY_BACKOFF_MS.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    Duration::from_millis(ms.min(RETRY_BACKOFF_MAX_MS))
+}
 
 /// A client for a cluster reached through a bootstrap list.
 pub struct Client {
@@ -230,7 +239,7 @@ impl Client {
                 Err(e) if e.is_retriable() && attempt < RETRIES_MAX => {
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "retrying after refresh");
-                    tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
+                    tokio::time::sleep(retry_delay(attempt)).await;
                     let _ = self.refresh_metadata().await;
                 }
                 other => return other,

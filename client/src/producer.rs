@@ -23,7 +23,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::batch::{encode_batch, ProducerStamp};
-use crate::client::{RETRIES_MAX, RETRY_BACKOFF_MS};
+use crate::client::{retry_delay, RETRIES_MAX};
 use crate::data::{parse_produce_response, produce_request};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::{Client, ClientError, ProducerRecord, TopicMetadata};
@@ -467,7 +467,7 @@ async fn retry_produce(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
+        tokio::time::sleep(retry_delay(attempt)).await;
         let _ = client.refresh_metadata().await;
         let outcome = async {
             let conn = client.leader_connection(&meta.name, partition).await?;

@@ -155,6 +155,14 @@ impl Acc {
         }
     }
 
+    /// Take `other` back out of this accumulator, which it was merged into. Only counts are
+    /// exact under subtraction; `sliding::invertible` admits no other kind.
+    pub fn unmerge(&mut self, other: &Acc) {
+        if let (Acc::Count(a), Acc::Count(b)) = (self, other) {
+            *a -= b;
+        }
+    }
+
     /// The SQL result.
     pub fn result(&self) -> Value {
         match self {

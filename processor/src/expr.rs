@@ -73,7 +73,7 @@ pub enum Expr {
     InList(Box<Expr>, Vec<Expr>, bool),
     Between(Box<Expr>, Box<Expr>, Box<Expr>, bool),
     /// `expr [NOT] LIKE/ILIKE pattern`, the pattern compiled once.
-    Like(Box<Expr>, Arc<regex::Regex>, bool),
+    Like(Box<Expr>, Arc<LikePattern>, bool),
     Case(Option<Box<Expr>>, Vec<(Expr, Expr)>, Option<Box<Expr>>),
     Cast(Box<Expr>, CastType),
     Func(Func, Vec<Expr>),
@@ -91,7 +91,7 @@ impl fmt::Debug for Expr {
             Expr::IsNull(e, n) => write!(f, "IsNull({e:?}, negated={n})"),
             Expr::InList(e, l, n) => write!(f, "In({e:?}, {l:?}, negated={n})"),
             Expr::Between(e, a, b, n) => write!(f, "Between({e:?}, {a:?}, {b:?}, {n})"),
-            Expr::Like(e, r, n) => write!(f, "Like({e:?}, {}, negated={n})", r.as_str()),
+            Expr::Like(e, r, n) => write!(f, "Like({e:?}, {}, negated={n})", r.re.as_str()),
             Expr::Case(o, w, e) => write!(f, "Case({o:?}, {w:?}, {e:?})"),
             Expr::Cast(e, t) => write!(f, "Cast({e:?}, {t:?})"),
             Expr::Func(func, args) => write!(f, "{func:?}({args:?})"),
@@ -118,6 +118,77 @@ pub fn like_regex(pattern: &str, case_insensitive: bool) -> Result<regex::Regex,
     }
     re.push('$');
     regex::Regex::new(&re)
+}
+
+/// A compiled LIKE pattern. Patterns made of one literal with `%` only at its ends (the common
+/// `'%word%'`) are tested with a substring search, cheaper than the regex; the anchored regex
+/// of [`like_regex`] decides every other pattern.
+#[derive(Debug)]
+pub struct LikePattern {
+    re: regex::Regex,
+    plain: Option<Plain>,
+}
+
+#[derive(Debug)]
+enum Plain {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+}
+
+impl LikePattern {
+    pub fn new(pattern: &str, case_insensitive: bool) -> Result<LikePattern, regex::Error> {
+        let re = like_regex(pattern, case_insensitive)?;
+        let plain = if case_insensitive {
+            None
+        } else {
+            plain_like(pattern)
+        };
+        Ok(LikePattern { re, plain })
+    }
+
+    pub fn is_match(&self, s: &str) -> bool {
+        match &self.plain {
+            Some(Plain::Exact(l)) => s == l,
+            Some(Plain::Prefix(l)) => s.starts_with(l.as_str()),
+            Some(Plain::Suffix(l)) => s.ends_with(l.as_str()),
+            Some(Plain::Contains(l)) => s.contains(l.as_str()),
+            None => self.re.is_match(s),
+        }
+    }
+}
+
+/// `%`* literal `%`* (no `_`, no `%` inside) as a plain test, with `\` escapes as in
+/// [`like_regex`].
+fn plain_like(pattern: &str) -> Option<Plain> {
+    // Tokens: Some(c) a literal char, None a `%`.
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => tokens.push(None),
+            '_' => return None,
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    tokens.push(Some(n));
+                }
+            }
+            c => tokens.push(Some(c)),
+        }
+    }
+    let lead = tokens.iter().take_while(|t| t.is_none()).count();
+    let body = &tokens[lead..];
+    let trail = body.iter().rev().take_while(|t| t.is_none()).count();
+    let body = &body[..body.len() - trail];
+    let lit: Option<String> = body.iter().copied().collect();
+    let lit = lit?;
+    Some(match (lead > 0, trail > 0) {
+        (false, false) => Plain::Exact(lit),
+        (false, true) => Plain::Prefix(lit),
+        (true, false) => Plain::Suffix(lit),
+        (true, true) => Plain::Contains(lit),
+    })
 }
 
 /// The row an input-side expression reads: one record, the current flat_map element, and the
@@ -164,6 +235,23 @@ pub enum Row<'a, 'b> {
 }
 
 impl Row<'_, '_> {
+    /// The record's key or value as borrowed text when `e` reads exactly that column and it is
+    /// UTF-8 (`Some(None)`: the field is null); `None` when `e` must be evaluated.
+    fn text_field(&self, e: &Expr) -> Option<Option<&str>> {
+        let (Row::Input(r), Expr::Col(c)) = (self, e) else {
+            return None;
+        };
+        let field = match c {
+            Column::Key => r.record.key.as_deref(),
+            Column::Value => r.record.value.as_deref(),
+            _ => return None,
+        };
+        match field {
+            None => Some(None),
+            Some(b) => std::str::from_utf8(b).ok().map(Some),
+        }
+    }
+
     fn column(&self, c: Column) -> Result<Value, RecordError> {
         match (self, c) {
             (Row::Input(r), Column::Key) => Ok(Value::from_field(r.record.key.as_deref())),
@@ -242,14 +330,21 @@ impl Expr {
                     _ => Ok(Value::Null),
                 }
             }
-            Expr::Like(e, re, negated) => match e.eval(row)? {
-                Value::Null => Ok(Value::Null),
-                Value::String(s) => Ok(Value::Bool(re.is_match(&s) != *negated)),
-                v => {
-                    let text = crate::functions::text_arg(v, "LIKE")?;
-                    Ok(Value::Bool(re.is_match(&text) != *negated))
+            Expr::Like(e, re, negated) => {
+                if let Some(field) = row.text_field(e) {
+                    return Ok(
+                        field.map_or(Value::Null, |s| Value::Bool(re.is_match(s) != *negated))
+                    );
                 }
-            },
+                match e.eval(row)? {
+                    Value::Null => Ok(Value::Null),
+                    Value::String(s) => Ok(Value::Bool(re.is_match(&s) != *negated)),
+                    v => {
+                        let text = crate::functions::text_arg(v, "LIKE")?;
+                        Ok(Value::Bool(re.is_match(&text) != *negated))
+                    }
+                }
+            }
             Expr::Case(operand, whens, else_) => {
                 let op = operand.as_ref().map(|o| o.eval(row)).transpose()?;
                 for (cond, result) in whens {
@@ -396,5 +491,34 @@ mod tests {
         assert!(!re.is_match("#mess"));
         let re = like_regex("a_c", true).expect("regex");
         assert!(re.is_match("AbC"));
+    }
+
+    #[test]
+    fn plain_like_patterns_agree_with_the_regex() {
+        let patterns = [
+            "%user-1%", "user%", "%ok", "exact", "%", "%%", "", "a%b", "%a\\%b%", "%\\_x%", "a_c",
+            "%\\", "%.*%",
+        ];
+        let texts = [
+            "",
+            "user-1",
+            "event 3 from user-17 status=ok",
+            "exact",
+            "exactly",
+            "a%b",
+            "xa%by",
+            "ab",
+            "a_x",
+            "\\",
+            ".*",
+            "line\nbreak user-1",
+        ];
+        for p in patterns {
+            let like = LikePattern::new(p, false).expect("pattern");
+            let re = like_regex(p, false).expect("regex");
+            for t in texts {
+                assert_eq!(like.is_match(t), re.is_match(t), "{p:?} on {t:?}");
+            }
+        }
     }
 }

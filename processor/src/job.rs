@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{encode_key, encode_object, stable_hash};
+use crate::encode::{encode_key_into, encode_select, stable_hash};
 use crate::error::{ProcessorError, RecordError};
-use crate::expr::{GroupRow, InputRow};
+use crate::expr::{Column, Expr, GroupRow, InputRow};
 use crate::plan::{AggregatePlan, EmitMode, OnError, Plan, Projection, RowOp, Stage, TimeMode};
 use crate::record::{ChangelogEntry, DeadLetter, Output, OutputRecord, Record};
-use crate::state::{GroupResult, Store, Update};
+use crate::state::{Entry, GroupResult, Store, Update};
 use crate::value::Value;
 
 /// Changelog key of the job's own progress (watermarks, counters).
@@ -55,15 +55,67 @@ struct Meta {
     stats: JobStats,
 }
 
-/// What one record turned into before it touches state.
-enum Row {
-    Out(OutputRecord),
-    Agg {
-        key: Vec<u8>,
-        group: Vec<Value>,
-        args: Vec<Value>,
-    },
+/// What one record turned into before it touches state, in buffers reused from record to
+/// record (a warm job allocates nothing here for a record whose group key already exists).
+#[derive(Default)]
+struct Rows {
+    /// Stateless results.
+    outs: Vec<OutputRecord>,
+    /// Aggregate rows: encoded group keys, concatenated.
+    keys: Vec<u8>,
+    /// Group-by values of every row, concatenated (empty when they come from `KeyColumn`).
+    groups: Vec<Value>,
+    /// Aggregate arguments of every row, concatenated.
+    args: Vec<Value>,
+    /// End offsets of each aggregate row in `keys`, `groups` and `args`.
+    aggs: Vec<(usize, usize, usize)>,
 }
+
+impl Rows {
+    fn clear(&mut self) {
+        self.outs.clear();
+        self.keys.clear();
+        self.groups.clear();
+        self.args.clear();
+        self.aggs.clear();
+    }
+}
+
+/// A group-by of exactly one `key` or `value` column: its encoded key is the record field
+/// itself, and the group value is built only for a new key.
+#[derive(Debug, Clone, Copy)]
+enum KeyColumn {
+    Key,
+    Value,
+}
+
+impl KeyColumn {
+    fn of(plan: &Plan) -> Option<KeyColumn> {
+        let Stage::Aggregate(a) = &plan.stage else {
+            return None;
+        };
+        match a.keys.as_slice() {
+            [(_, Expr::Col(Column::Key))] => Some(KeyColumn::Key),
+            [(_, Expr::Col(Column::Value))] => Some(KeyColumn::Value),
+            _ => None,
+        }
+    }
+
+    fn field(self, record: &Record) -> Option<&[u8]> {
+        match self {
+            KeyColumn::Key => record.key.as_deref(),
+            KeyColumn::Value => record.value.as_deref(),
+        }
+    }
+
+    /// What `encode_key(&[Value::from_field(field)])` gives, without building the value.
+    fn encode_into(self, record: &Record, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.field(record).unwrap_or(b"null"));
+    }
+}
+
+/// A rendered result row: the output value and the row's ORDER BY values.
+type Rendered = (Vec<u8>, Vec<Value>);
 
 /// A running job instance.
 pub struct Job {
@@ -79,6 +131,8 @@ pub struct Job {
     pending: Vec<OutputRecord>,
     shard: Option<(u64, u64)>,
     scratch: Vec<(i64, i64)>,
+    rows: Rows,
+    key_column: Option<KeyColumn>,
 }
 
 impl Job {
@@ -91,7 +145,6 @@ impl Job {
             Stage::Stateless(_) => None,
         };
         Job {
-            plan,
             store,
             clocks: BTreeMap::new(),
             now: 0,
@@ -101,6 +154,9 @@ impl Job {
             pending: Vec::new(),
             shard: None,
             scratch: Vec::new(),
+            rows: Rows::default(),
+            key_column: KeyColumn::of(&plan),
+            plan,
         }
     }
 
@@ -181,16 +237,15 @@ impl Job {
                 return Ok(out);
             }
         };
-        let rows = match self.rows(record) {
-            Ok(rows) => rows,
-            Err(e) => {
-                self.on_error(record, e, &mut out)?;
-                self.observe(record.partition, event_time, &mut out);
-                return Ok(out);
-            }
-        };
-        let has_agg = rows.iter().any(|r| matches!(r, Row::Agg { .. }));
-        let late = has_agg
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.clear();
+        if let Err(e) = self.expand(record, &self.plan.ops, None, &mut rows) {
+            self.rows = rows;
+            self.on_error(record, e, &mut out)?;
+            self.observe(record.partition, event_time, &mut out);
+            return Ok(out);
+        }
+        let late = !rows.aggs.is_empty()
             && self
                 .store
                 .as_ref()
@@ -198,10 +253,15 @@ impl Job {
         if late {
             self.late(record, &mut out);
         } else {
-            for row in rows {
-                self.apply(row, event_time, record.timestamp, &mut out);
+            for r in rows.outs.drain(..) {
+                if self.in_shard(r.key.as_deref().unwrap_or_default()) {
+                    self.stats.records_out += 1;
+                    out.push(Output::Result(r));
+                }
             }
+            self.apply_aggs(record, &rows, event_time);
         }
+        self.rows = rows;
         self.observe(record.partition, event_time, &mut out);
         Ok(out)
     }
@@ -224,7 +284,7 @@ impl Job {
         for (start, end, key) in changed {
             let row = self.store.as_ref().and_then(|s| s.row(start, end, &key));
             if let Some(r) = row {
-                self.render_change(&r);
+                self.render_change(r);
             }
         }
         let outputs = std::mem::take(&mut self.pending);
@@ -275,22 +335,15 @@ impl Job {
         }
     }
 
-    fn rows(&self, record: &Record) -> Result<Vec<Row>, RecordError> {
-        let mut rows = Vec::new();
-        self.expand(record, &self.plan.ops, None, &mut rows)?;
-        Ok(rows)
-    }
-
     fn expand(
         &self,
         record: &Record,
         ops: &[RowOp],
         item: Option<&Value>,
-        rows: &mut Vec<Row>,
+        rows: &mut Rows,
     ) -> Result<(), RecordError> {
         let Some((op, rest)) = ops.split_first() else {
-            rows.push(self.finish_row(record, item)?);
-            return Ok(());
+            return self.finish_row(record, item, rows);
         };
         let input = InputRow::new(record, item);
         match op {
@@ -317,79 +370,86 @@ impl Job {
         Ok(())
     }
 
-    fn finish_row(&self, record: &Record, item: Option<&Value>) -> Result<Row, RecordError> {
+    fn finish_row(
+        &self,
+        record: &Record,
+        item: Option<&Value>,
+        rows: &mut Rows,
+    ) -> Result<(), RecordError> {
         let input = InputRow::new(record, item);
         match &self.plan.stage {
-            Stage::Stateless(Projection::Passthrough) => Ok(Row::Out(OutputRecord {
+            Stage::Stateless(Projection::Passthrough) => rows.outs.push(OutputRecord {
                 key: record.key.clone(),
                 value: record.value.clone(),
                 timestamp: record.timestamp,
-            })),
+            }),
             Stage::Stateless(Projection::Columns(cols)) => {
                 let mut fields = Vec::with_capacity(cols.len());
                 for (name, e) in cols {
                     fields.push((name.as_str(), e.eval_input(&input)?));
                 }
-                Ok(Row::Out(OutputRecord {
+                rows.outs.push(OutputRecord {
                     key: record.key.clone(),
-                    value: Some(encode_object(fields)),
+                    value: Some(crate::encode::encode_object(fields)),
                     timestamp: record.timestamp,
-                }))
+                });
             }
             Stage::Aggregate(a) => {
-                let mut group = Vec::with_capacity(a.keys.len());
-                for (_, e) in &a.keys {
-                    group.push(e.eval_input(&input)?);
+                // An error drops the whole record, so a partly written row is never applied.
+                if let Some(col) = self.key_column {
+                    col.encode_into(record, &mut rows.keys);
+                } else {
+                    let groups_len = rows.groups.len();
+                    for (_, e) in &a.keys {
+                        rows.groups.push(e.eval_input(&input)?);
+                    }
+                    encode_key_into(&rows.groups[groups_len..], &mut rows.keys);
                 }
-                let mut args = Vec::with_capacity(a.aggs.len());
                 for spec in &a.aggs {
-                    args.push(match &spec.arg {
+                    rows.args.push(match &spec.arg {
                         None => Value::Bool(true),
                         Some(e) => e.eval_input(&input)?,
                     });
                 }
-                Ok(Row::Agg {
-                    key: encode_key(&group),
-                    group,
-                    args,
-                })
+                rows.aggs
+                    .push((rows.keys.len(), rows.groups.len(), rows.args.len()));
             }
         }
+        Ok(())
     }
 
     fn in_shard(&self, key: &[u8]) -> bool {
         self.shard.is_none_or(|(i, n)| stable_hash(key) % n == i)
     }
 
-    fn apply(&mut self, row: Row, event_time: i64, timestamp: i64, out: &mut Vec<Output>) {
-        match row {
-            Row::Out(r) => {
-                if self.in_shard(r.key.as_deref().unwrap_or_default()) {
-                    self.stats.records_out += 1;
-                    out.push(Output::Result(r));
-                }
+    fn apply_aggs(&mut self, record: &Record, rows: &Rows, event_time: i64) {
+        let track = self.plan.options.emit == EmitMode::Changes || self.is_unwindowed();
+        let (mut k0, mut g0, mut a0) = (0, 0, 0);
+        for &(k1, g1, a1) in &rows.aggs {
+            let key = &rows.keys[k0..k1];
+            let group = &rows.groups[g0..g1];
+            let args = &rows.args[a0..a1];
+            (k0, g0, a0) = (k1, g1, a1);
+            if !self.in_shard(key) {
+                continue;
             }
-            Row::Agg { key, group, args } => {
-                if !self.in_shard(&key) {
-                    return;
-                }
-                let track = self.plan.options.emit == EmitMode::Changes || self.is_unwindowed();
-                let Some(store) = &mut self.store else { return };
-                self.scratch.clear();
-                let update = Update {
-                    key,
-                    group,
-                    args: &args,
-                    event_time,
-                    timestamp,
-                };
-                let key = track.then(|| update.key.clone());
-                store.apply(update, track.then_some(&mut self.scratch));
-                if let Some(key) = key {
-                    for (s, e) in self.scratch.drain(..) {
-                        self.changed.insert((s, e, key.clone()));
-                    }
-                }
+            let key_column = self.key_column;
+            let make_group = || match key_column {
+                Some(c) => vec![Value::from_field(c.field(record))],
+                None => group.to_vec(),
+            };
+            let Some(store) = &mut self.store else { return };
+            self.scratch.clear();
+            let update = Update {
+                key,
+                group: &make_group,
+                args,
+                event_time,
+                timestamp: record.timestamp,
+            };
+            store.apply(update, track.then_some(&mut self.scratch));
+            for (s, e) in self.scratch.drain(..) {
+                self.changed.insert((s, e, key.to_vec()));
             }
         }
     }
@@ -495,7 +555,7 @@ impl Job {
                 EmitMode::Changes => {
                     for r in rows {
                         if self.changed.remove(&(start, end, r.key.clone())) {
-                            self.render_change(&r);
+                            self.render_change(r);
                         }
                     }
                 }
@@ -511,7 +571,7 @@ impl Job {
     }
 
     /// Render one group row; `Ok(None)` when HAVING rejects it.
-    fn render(&self, r: &GroupResult) -> Result<Option<(OutputRecord, Vec<Value>)>, RecordError> {
+    fn render(&self, r: &GroupResult) -> Result<Option<Rendered>, RecordError> {
         let Some(a) = self.aggregate_plan() else {
             return Ok(None);
         };
@@ -526,28 +586,38 @@ impl Job {
                 return Ok(None);
             }
         }
-        let mut fields = Vec::with_capacity(a.select.len());
-        for (name, e) in &a.select {
-            fields.push((name.as_str(), e.eval_group(&row)?));
-        }
+        let value = encode_select(&a.select, &row)?;
         let mut order = Vec::with_capacity(a.order_by.len());
         for (e, _) in &a.order_by {
             order.push(e.eval_group(&row)?);
         }
-        let rec = OutputRecord {
-            key: (!a.keys.is_empty()).then(|| r.key.clone()),
-            value: Some(encode_object(fields)),
-            timestamp: r.window.map_or(r.entry.max_ts, |w| w.1),
-        };
-        Ok(Some((rec, order)))
+        Ok(Some((value, order)))
     }
 
-    fn emit_final(&mut self, mut rows: Vec<GroupResult>, out: &mut Vec<Output>) {
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// The output record of a rendered row (the key moves in).
+    fn result_record(
+        &self,
+        key: Vec<u8>,
+        entry: &Entry,
+        window: Option<(i64, i64)>,
+        value: Vec<u8>,
+    ) -> OutputRecord {
+        let keyed = self.aggregate_plan().is_some_and(|a| !a.keys.is_empty());
+        OutputRecord {
+            key: keyed.then_some(key),
+            value: Some(value),
+            timestamp: window.map_or(entry.max_ts, |w| w.1),
+        }
+    }
+
+    /// `rows` come sorted by key from the store.
+    fn emit_final(&mut self, rows: Vec<GroupResult>, out: &mut Vec<Output>) {
         let mut rendered = Vec::with_capacity(rows.len());
-        for r in &rows {
-            match self.render(r) {
-                Ok(Some(x)) => rendered.push(x),
+        for r in rows {
+            match self.render(&r) {
+                Ok(Some((value, order))) => {
+                    rendered.push((self.result_record(r.key, &r.entry, r.window, value), order))
+                }
                 Ok(None) => {}
                 Err(e) => self.row_error(e),
             }
@@ -576,13 +646,16 @@ impl Job {
     }
 
     /// `emit = 'changes'`: the current row, or a tombstone when HAVING no longer holds.
-    fn render_change(&mut self, r: &GroupResult) {
-        match self.render(r) {
-            Ok(Some((rec, _))) => self.pending.push(rec),
+    fn render_change(&mut self, r: GroupResult) {
+        match self.render(&r) {
+            Ok(Some((value, _))) => {
+                let rec = self.result_record(r.key, &r.entry, r.window, value);
+                self.pending.push(rec);
+            }
             Ok(None) => self.pending.push(OutputRecord {
-                key: Some(r.key.clone()),
-                value: None,
                 timestamp: r.window.map_or(r.entry.max_ts, |w| w.1),
+                key: Some(r.key),
+                value: None,
             }),
             Err(e) => self.row_error(e),
         }

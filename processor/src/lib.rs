@@ -18,6 +18,8 @@
 //! - `window`: tumbling/hopping/session specs; hopping windows as panes of gcd(size, slide).
 //! - `plan`: the operator graph and job options.
 //! - `state`: keyed window state, window closing, changelog encoding.
+//! - `sliding`: running rows of hopping windows, so a slide costs its entering and leaving panes.
+//! - `hash`: the seeded fast hasher of the state maps.
 //! - `job`: [`Job`], the runtime-facing state machine (watermarks, emit modes, on_error).
 //! - `encode`: output keys and JSON values.
 //! - `sql`: `CREATE JOB ... AS INSERT INTO ... SELECT ...` -> [`Plan`].
@@ -29,9 +31,11 @@ pub mod encode;
 pub mod error;
 pub mod expr;
 pub mod functions;
+pub mod hash;
 pub mod job;
 pub mod plan;
 pub mod record;
+pub mod sliding;
 pub mod sql;
 pub mod state;
 pub mod value;

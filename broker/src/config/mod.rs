@@ -7,12 +7,14 @@
 pub mod keys;
 pub mod parse;
 pub mod topic;
+pub mod voters;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use keys::Effect;
+pub use voters::Voter;
 
 /// Where a value came from (mirrors DescribeConfigs' config_source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +109,13 @@ pub struct ServerConfig {
     pub connection_idle_ms_max: u64,
     pub rack: Option<String>,
     pub cluster_id: Option<String>,
+    /// `controller.quorum.voters`; empty for a single node.
+    pub voters: Vec<Voter>,
+    /// This node's listener for the controller protocol (a listener named in
+    /// `controller.listener.names`); never offered to clients.
+    pub controller_listener: Option<Listener>,
+    pub broker_heartbeat_interval_ms: u64,
+    pub broker_session_timeout_ms: u64,
 }
 
 impl ServerConfig {
@@ -184,18 +193,41 @@ impl ServerConfig {
         let get = |k: &str| values.get(k).map(|(v, _)| v.as_str());
         let int = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
         let bool_of = |k: &str| get(k) == Some("true");
-        let listeners = parse_listeners("listeners", get("listeners").unwrap_or_default())?;
+        let controller_names = parse::list(get("controller.listener.names").unwrap_or_default());
+        let is_controller = |l: &Listener| controller_names.contains(&l.name);
+        let all = parse_listeners("listeners", get("listeners").unwrap_or_default())?;
+        let (controller, listeners): (Vec<Listener>, Vec<Listener>) =
+            all.into_iter().partition(|l| is_controller(l));
         if listeners.is_empty() {
             return Err(malformed(
                 "listeners",
-                "",
-                "at least one listener is needed",
+                get("listeners").unwrap_or_default(),
+                "at least one client (non-controller) listener is needed",
             ));
         }
+        if controller.len() > 1 {
+            return Err(malformed(
+                "listeners",
+                get("listeners").unwrap_or_default(),
+                "at most one controller listener (controller.listener.names) is supported",
+            ));
+        }
+        let controller_listener = controller.into_iter().next();
         let advertised = match get("advertised.listeners") {
-            Some(v) => parse_listeners("advertised.listeners", v)?,
+            Some(v) => parse_listeners("advertised.listeners", v)?
+                .into_iter()
+                .filter(|l| !is_controller(l))
+                .collect(),
             None => listeners.clone(),
         };
+        let advertised: Vec<Listener> = advertised;
+        if advertised.is_empty() {
+            return Err(malformed(
+                "advertised.listeners",
+                get("advertised.listeners").unwrap_or_default(),
+                "at least one client (non-controller) listener is needed",
+            ));
+        }
         let advertised = advertised
             .into_iter()
             .map(|mut l| {
@@ -252,6 +284,30 @@ impl ServerConfig {
                 ));
             }
         }
+        let voters = voters::parse(
+            "controller.quorum.voters",
+            get("controller.quorum.voters").unwrap_or_default(),
+        )?;
+        if !voters.is_empty()
+            && !voters.iter().any(|v| v.id == node_id)
+            && controller_listener.is_none()
+        {
+            return Err(malformed(
+                "controller.listener.names",
+                get("controller.listener.names").unwrap_or_default(),
+                &format!("node {node_id} is not in controller.quorum.voters, so listeners needs a listener with one of these names to receive the metadata log"),
+            ));
+        }
+        let heartbeat_ms = positive("broker.heartbeat.interval.ms")?;
+        let session_ms = positive("broker.session.timeout.ms")?;
+        if session_ms < 2 * heartbeat_ms {
+            // One late heartbeat must not fence a healthy broker.
+            return Err(malformed(
+                "broker.session.timeout.ms",
+                &session_ms.to_string(),
+                "must be at least twice broker.heartbeat.interval.ms",
+            ));
+        }
         let num_partitions = positive("num.partitions")? as i32;
         let default_replication_factor = positive("default.replication.factor")? as i16;
         let level = get("log.level").unwrap_or("info");
@@ -281,6 +337,10 @@ impl ServerConfig {
             connection_idle_ms_max: positive("connections.max.idle.ms")? as u64,
             rack: get("broker.rack").map(str::to_string),
             cluster_id: get("cluster.id").map(str::to_string),
+            voters,
+            controller_listener,
+            broker_heartbeat_interval_ms: heartbeat_ms as u64,
+            broker_session_timeout_ms: session_ms as u64,
             values,
         })
     }
@@ -414,6 +474,25 @@ mod tests {
         assert!(e.to_string().contains("listeners"), "{e}");
         let e = load("num.partitions=0\n", &[], &[]).unwrap_err();
         assert!(e.to_string().contains("num.partitions"), "{e}");
+    }
+
+    #[test]
+    fn controller_listener_is_not_a_client_listener() {
+        let c = load(
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\nnode.id=4\ncontroller.quorum.voters=1@a:9093,2@b:9093\n",
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.bind_addrs(), vec!["0.0.0.0:9092"]);
+        assert_eq!(c.controller_listener.as_ref().unwrap().port, 9093);
+        assert_eq!(c.voters.len(), 2);
+        assert!(c.advertised.iter().all(|l| l.name != "CONTROLLER"));
+        // A broker-only node without a controller listener cannot start.
+        let e = load("node.id=4\ncontroller.quorum.voters=1@a:9093\n", &[], &[]).unwrap_err();
+        assert!(e.to_string().contains("controller.listener.names"), "{e}");
+        let e = load("controller.quorum.voters=1@a:9093,1@b:9093\n", &[], &[]).unwrap_err();
+        assert!(e.to_string().contains("controller.quorum.voters"), "{e}");
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl GroupCoordinator {
             let mut configs = BTreeMap::new();
             configs.insert("cleanup.policy".to_string(), "compact".to_string());
             configs.insert("segment.bytes".to_string(), "104857600".to_string());
-            broker
+            let created = broker
                 .create_topic(
                     NewTopic {
                         name: store::TOPIC,
@@ -90,7 +90,13 @@ impl GroupCoordinator {
                     },
                     false,
                 )
-                .await?;
+                .await;
+            match created {
+                Ok(_) => {}
+                // In a cluster every node checks at start; another won the race.
+                Err(_) if broker.controller.image().topic(store::TOPIC).is_some() => {}
+                Err(e) => return Err(e),
+            }
         }
         let now = crate::now_ms();
         let mut groups = self.lock();

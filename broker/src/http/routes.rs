@@ -193,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn jobs_api() {
         let dir = tempfile::tempdir().unwrap();
-        let b = broker(dir.path());
+        let b = broker(dir.path()).await;
         assert_eq!(handle(&b, &req("GET", "/healthz", "")).await.status, 200);
         let r = handle(&b, &req("POST", "/v1/jobs", WORDCOUNT)).await;
         assert_eq!(r.status, 201);
@@ -251,7 +251,7 @@ mod tests {
     #[tokio::test]
     async fn metrics_page() {
         let dir = tempfile::tempdir().unwrap();
-        let b = broker(dir.path());
+        let b = broker(dir.path()).await;
         b.create_job(WORDCOUNT).await.unwrap();
         b.job_status.update("wordcount", WORDCOUNT, |s| {
             s.records_in = 7;

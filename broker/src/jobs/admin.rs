@@ -61,7 +61,7 @@ impl Broker {
 pub(crate) mod tests {
     use super::*;
     use crate::config::ServerConfig;
-    use crate::metadata::Controller;
+    use crate::metadata::{Controller, ControllerConfig};
 
     pub(crate) const WORDCOUNT: &str =
         "CREATE JOB wordcount WITH (emit = 'final', grace = '0 seconds') AS
@@ -70,10 +70,11 @@ SELECT word, window_start, window_end, count(*) AS n
 FROM lines, unnest(split(lower(value), ' ')) AS word
 GROUP BY word, tumble(interval '10 seconds');";
 
-    pub(crate) fn broker(dir: &std::path::Path) -> Broker {
+    pub(crate) async fn broker(dir: &std::path::Path) -> Broker {
         let (config, _) =
             ServerConfig::load(None, &[format!("log.dirs={}", dir.display())], Vec::new()).unwrap();
-        let controller = Controller::open(&dir.join("__cluster_metadata-0"), 1, None).unwrap();
+        let cfg = ControllerConfig::single(1, dir.join("__cluster_metadata-0"));
+        let controller = Controller::start(cfg, Default::default()).await.unwrap();
         let groups = crate::group::GroupCoordinator::new(&config);
         let config = Arc::new(config);
         Broker {
@@ -89,7 +90,7 @@ GROUP BY word, tumble(interval '10 seconds');";
     async fn create_pause_delete_and_restart() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let b = broker(dir.path());
+            let b = broker(dir.path()).await;
             let (job, plan) = b.create_job(WORDCOUNT).await.unwrap();
             assert_eq!(job.name, "wordcount");
             assert_eq!(
@@ -105,8 +106,9 @@ GROUP BY word, tumble(interval '10 seconds');";
                 b.set_job_paused("nope", true).await,
                 Err(JobAdminError::Unknown(_))
             ));
+            b.controller.close().await;
         }
-        let b = broker(dir.path());
+        let b = broker(dir.path()).await;
         let jobs = b.jobs();
         assert_eq!(jobs.len(), 1);
         assert!(jobs[0].paused && jobs[0].sql == WORDCOUNT);
@@ -122,7 +124,7 @@ GROUP BY word, tumble(interval '10 seconds');";
     #[tokio::test]
     async fn bad_sql_is_refused_with_its_position() {
         let dir = tempfile::tempdir().unwrap();
-        let b = broker(dir.path());
+        let b = broker(dir.path()).await;
         let e = b
             .create_job("CREATE JOB x AS INSERT INTO y SELECT value FROM t WHERE (value")
             .await

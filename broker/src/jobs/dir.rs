@@ -83,7 +83,7 @@ mod tests {
         std::fs::write(jobs.path().join("a.sql"), WORDCOUNT).unwrap();
         std::fs::write(jobs.path().join("b.sql"), "CREATE JOB b AS nonsense").unwrap();
         std::fs::write(jobs.path().join("notes.txt"), "not a job").unwrap();
-        let b = broker(data.path());
+        let b = broker(data.path()).await;
         let r = b.load_jobs_dir(jobs.path()).await;
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].1, Loaded::Created("wordcount".into()));

@@ -7,7 +7,7 @@
 //! [`error_line`] to stderr and exit with status 1.
 //!
 //! Modules: [`topic`], [`produce`], [`consume`], [`perf`], [`group`], [`job`],
-//! [`common`], [`datetime`].
+//! [`cluster`], [`common`], [`datetime`].
 
 /// `println!` that ignores a closed stdout (e.g. piped into `head`) instead of panicking.
 macro_rules! say {
@@ -17,6 +17,7 @@ macro_rules! say {
     }};
 }
 
+pub mod cluster;
 pub mod common;
 pub mod consume;
 pub mod datetime;
@@ -48,6 +49,8 @@ pub enum Command {
     Group(GroupArgs),
     /// Create, list, describe, pause, resume and delete stream processing jobs.
     Job(JobArgs),
+    /// The controller quorum and the brokers.
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Runs one command to completion.
@@ -59,6 +62,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Perf(args) => perf::run(args).await,
         Command::Group(args) => group::run(args).await,
         Command::Job(args) => job::run(args).await,
+        Command::Cluster(args) => cluster::run(args).await,
     }
 }
 

@@ -11,7 +11,7 @@ use sqlparser::tokenizer::Location;
 
 use crate::aggregate::{AggKind, AggSpec};
 use crate::error::ProcessorError;
-use crate::expr::{like_regex, BinOp, CastType, Column, Expr};
+use crate::expr::{BinOp, CastType, Column, Expr, LikePattern};
 use crate::functions::{parse_json_path, Func};
 use crate::sql::header::err;
 use crate::value::Value;
@@ -283,7 +283,7 @@ impl Compiler {
         let at = pos(pattern);
         let p = literal_string(pattern)
             .ok_or_else(|| unsupported(at, "a LIKE pattern that is not a string literal"))?;
-        let re = like_regex(&p, ci).map_err(|e| err(at, format!("bad LIKE pattern: {e}")))?;
+        let re = LikePattern::new(&p, ci).map_err(|e| err(at, format!("bad LIKE pattern: {e}")))?;
         Ok(Expr::Like(
             Box::new(self.compile(expr)?),
             Arc::new(re),

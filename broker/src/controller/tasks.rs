@@ -1,0 +1,96 @@
+//! Background loops of every controller: leader duties (bootstrap, fencing),
+//! this broker's heartbeat, and joining as a learner for broker-only nodes.
+//! Each ends when the controller's cancellation token fires.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{forward, leader, Controller};
+
+/// How often the leader looks for expired broker sessions; a fraction of
+/// the session timeout so fencing is late by at most this much.
+const DUTY_INTERVAL: Duration = Duration::from_millis(100);
+/// Pause between join attempts of a broker-only node.
+const JOIN_RETRY: Duration = Duration::from_millis(500);
+
+pub fn spawn(c: &Arc<Controller>, is_voter: bool, own_addr: String) {
+    c.tracker.spawn(duties(c.clone()));
+    c.tracker.spawn(heartbeats(c.clone()));
+    if !is_voter {
+        c.tracker.spawn(join(c.clone(), own_addr));
+    }
+}
+
+async fn duties(c: Arc<Controller>) {
+    let mut tick = tokio::time::interval(DUTY_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = c.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (leading, term) = {
+            let m = c.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader == Some(c.id), m.current_term)
+        };
+        if !leading {
+            c.leader_state.not_leading();
+            continue;
+        }
+        c.leader_state.leading(term, Instant::now());
+        if c.image().cluster_id.is_empty() {
+            if let Err(e) = leader::bootstrap_cluster_id(&c).await {
+                tracing::warn!(error = %e, "cannot bootstrap the cluster id yet");
+            }
+        }
+        leader::fence_expired(&c).await;
+    }
+}
+
+async fn heartbeats(c: Arc<Controller>) {
+    let mut tick = tokio::time::interval(c.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = c.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let hb = c.own_heartbeat();
+        let call = forward::heartbeat(&c, hb);
+        tokio::select! {
+            _ = c.cancel.cancelled() => return,
+            r = call => if let Err(e) = r {
+                tracing::debug!(error = %e, "broker heartbeat failed");
+            },
+        }
+    }
+}
+
+async fn join(c: Arc<Controller>, own_addr: String) {
+    loop {
+        let member = c
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&c.id)
+            .is_some_and(|n| n.addr == own_addr);
+        if member {
+            return;
+        }
+        let call = forward::join(&c, c.id, own_addr.clone());
+        tokio::select! {
+            _ = c.cancel.cancelled() => return,
+            r = call => match r {
+                Ok(()) => tracing::info!("joined the metadata quorum as a learner"),
+                Err(e) => tracing::debug!(error = %e, "cannot join the metadata quorum yet"),
+            },
+        }
+        tokio::select! {
+            _ = c.cancel.cancelled() => return,
+            _ = tokio::time::sleep(JOIN_RETRY) => {}
+        }
+    }
+}
