@@ -717,7 +717,7 @@ async fn min_insync_replicas_blocks_acks_all() {
 /// e. A group consumer keeps consuming (and committing) after its group
 /// coordinator's node is killed.
 #[tokio::test]
-#[ignore = "needs the group coordinator to move with __consumer_offsets leadership (branch coord)"]
+#[ignore = "coordinator failover is being built on branch coord: today OffsetCommit after the coordinator's node dies fails with NOT_LEADER_FOR_PARTITION"]
 async fn group_consumer_survives_coordinator_kill() {
     let mut cluster = start(&[]);
     let topic = "groupkill";
@@ -764,9 +764,28 @@ async fn group_consumer_survives_coordinator_kill() {
         .unwrap_or_else(|e| panic!("produce v{i}: {e}"));
     }
     consume_until(&mut seen, 600, &consumer).await;
-    consumer
-        .commit_consumer_state(CommitMode::Sync)
-        .expect("sync commit after the coordinator moved");
+    // The commit must go through once the coordinator has moved (bounded retries).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline => {
+                println!("commit after the coordinator kill: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("no commit within 20 s of the coordinator kill: {e}"),
+        }
+    }
+    let committed = consumer
+        .committed(Duration::from_secs(10))
+        .expect("OffsetFetch after the coordinator kill");
+    for p in 0..3 {
+        let off = committed
+            .find_partition(topic, p)
+            .map(|e| e.offset())
+            .unwrap_or(Offset::Invalid);
+        assert_eq!(off, Offset::Offset(200), "committed offset of {topic}-{p}");
+    }
     let moved = find_coordinator(&cluster, group);
     assert_ne!(moved, coordinator, "coordinator did not move");
     cluster.restart(coordinator);
@@ -919,5 +938,6 @@ fn network_partition_isolates_the_leader() {
             String::from_utf8_lossy(m)
         );
     }
-    verify_identical_replicas(&cluster, topic, 3);
+    // Only partition 0 was written.
+    verify_identical_replicas(&cluster, topic, 1);
 }
