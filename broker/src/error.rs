@@ -66,6 +66,7 @@ fn metadata_code(e: &MetadataError) -> ResponseError {
         MetadataError::InvalidReplicas(_) => ResponseError::InvalidReplicaAssignment,
         MetadataError::StalePartitionState(_) => ResponseError::InvalidUpdateVersion,
         MetadataError::UnknownBroker(_) => ResponseError::BrokerNotAvailable,
+        MetadataError::NoReassignment(_) => ResponseError::NoReassignmentInProgress,
         // Retriable: the client tries again once a leader is elected.
         MetadataError::NoQuorum(_) => ResponseError::RequestTimedOut,
         MetadataError::Io { .. }

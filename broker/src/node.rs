@@ -110,6 +110,10 @@ impl Node {
             self.broker.clone(),
             shutdown.clone(),
         ));
+        tracker.spawn(crate::group::partitions::run(
+            self.broker.clone(),
+            shutdown.clone(),
+        ));
         tracker.spawn(crate::jobs::JobRuntime::new(self.broker.clone()).run(shutdown.clone()));
         tracker.close();
         tracker.wait().await;

@@ -38,6 +38,7 @@ pub fn spawn(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Cancellatio
     );
     spawn_group_timers(broker, tracker, shutdown);
     spawn_isr_updates(broker, tracker, shutdown);
+    spawn_reassignment_completion(broker, tracker, shutdown);
     if broker
         .config
         .get("auto.leader.rebalance.enable")
@@ -115,7 +116,7 @@ fn spawn_group_timers(broker: &Arc<Broker>, tracker: &TaskTracker, shutdown: &Ca
             if expire {
                 last_retention_check = now;
             }
-            broker.groups.tick(&broker.replicas, now, expire);
+            broker.groups.tick(&broker, now, expire);
         }
     });
 }
@@ -192,6 +193,9 @@ fn spawn_preferred_elections(
             let image = broker.controller.image();
             for t in image.topics.values() {
                 for (index, p) in t.partition_states.iter().enumerate() {
+                    if !p.adding.is_empty() || !p.removing.is_empty() {
+                        continue;
+                    }
                     let preferred = p.replicas[0];
                     let live = image.brokers.get(&preferred).is_some_and(|b| !b.fenced);
                     if p.leader == preferred || !live || !p.isr.contains(&preferred) {
@@ -205,6 +209,51 @@ fn spawn_preferred_elections(
                     };
                     if let Err(e) = broker.controller.propose(record).await {
                         tracing::debug!(topic = %t.name, partition = index, error = %e, "preferred election refused");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// How often the controller leader looks for reassignments it can finish.
+const REASSIGNMENT_TICK_MS: u64 = 500;
+
+/// The controller leader ends each partition move whose added replicas have
+/// all joined the ISR: the replicas being removed drop out (and delete their
+/// copy), and leadership moves if the leader was one of them.
+fn spawn_reassignment_completion(
+    broker: &Arc<Broker>,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let broker = broker.clone();
+    let shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(REASSIGNMENT_TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if !broker.controller.is_leader() {
+                continue;
+            }
+            let image = broker.controller.image();
+            for t in image.topics.values() {
+                for (index, p) in t.partition_states.iter().enumerate() {
+                    let moving = !p.adding.is_empty() || !p.removing.is_empty();
+                    if !moving || p.adding.iter().any(|r| !p.isr.contains(r)) {
+                        continue;
+                    }
+                    tracing::info!(topic = %t.name, partition = index, replicas = ?p.replicas, removing = ?p.removing, "completing reassignment");
+                    let record = crate::metadata::MetadataRecord::CompleteReassignment {
+                        topic: t.name.clone(),
+                        partition: index as u32,
+                    };
+                    if let Err(e) = broker.controller.propose(record).await {
+                        tracing::debug!(topic = %t.name, partition = index, error = %e, "reassignment not completed");
                     }
                 }
             }

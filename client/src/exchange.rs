@@ -2,12 +2,13 @@
 //! concrete response type for the request it was given.
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, DescribeQuorumRequest, FetchRequest,
-    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
+    AlterPartitionReassignmentsRequest, ApiKey, ApiVersionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    DescribeQuorumRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    RequestKind, ResponseKind, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Request;
 
@@ -57,4 +58,6 @@ exchange! {
     DeleteGroupsRequest => DeleteGroups,
     OffsetForLeaderEpochRequest => OffsetForLeaderEpoch,
     DescribeQuorumRequest => DescribeQuorum,
+    AlterPartitionReassignmentsRequest => AlterPartitionReassignments,
+    ListPartitionReassignmentsRequest => ListPartitionReassignments,
 }

@@ -115,6 +115,7 @@ pub const KEYS: &[Key] = &[
     key("group.consumer.heartbeat.interval.ms", Int, Some("5000"), "Heartbeat interval given to consumer-protocol (KIP-848) members."),
     key("group.consumer.session.timeout.ms", Int, Some("45000"), "Session timeout of consumer-protocol (KIP-848) members."),
     key("group.max.size", Int, Some("2147483647"), "Members one group may have."),
+    key("offsets.commit.timeout.ms", Int, Some("5000"), "How long a group write waits for the in-sync replicas of __consumer_offsets."),
     key("offsets.retention.minutes", Int, Some("10080"), "Committed offsets of empty groups expire after this long."),
     key("offsets.retention.check.interval.ms", Long, Some("600000"), "How often expired offsets are removed."),
     key("offset.metadata.max.bytes", Int, Some("4096"), "Largest metadata string of a committed offset."),

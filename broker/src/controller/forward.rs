@@ -88,6 +88,7 @@ async fn call_local(c: &Controller, req: &Request) -> Response {
         Request::Propose(r) => Response::Propose(leader::propose(c, r.clone()).await),
         Request::Heartbeat(hb) => Response::Heartbeat(leader::heartbeat(c, hb.clone()).await),
         Request::Join { id, addr } => Response::Join(leader::join(c, *id, addr.clone()).await),
+        Request::Status => Response::Status(leader::status(c)),
         other => Response::Join(Err(NotDone::Refused(Refusal::Other(format!(
             "not a leader request: {other:?}"
         ))))),
@@ -173,6 +174,15 @@ pub async fn heartbeat(
 pub async fn join(c: &Controller, id: NodeId, addr: String) -> Result<(), MetadataError> {
     to_leader(c, Request::Join { id, addr }, |r| match r {
         Response::Join(x) => Some(x),
+        _ => None,
+    })
+    .await
+}
+
+/// The leader's view of the quorum.
+pub async fn status(c: &Controller) -> Result<super::QuorumStatus, MetadataError> {
+    to_leader(c, Request::Status, |r| match r {
+        Response::Status(x) => Some(x),
         _ => None,
     })
     .await

@@ -196,6 +196,15 @@ pub async fn fence_expired(c: &Controller) {
     }
 }
 
+/// The quorum as the leader sees it (only the leader knows how far each
+/// node has replicated).
+pub fn status(c: &Controller) -> Result<super::QuorumStatus, NotDone> {
+    if !c.is_leader() {
+        return Err(not_leader(c, None));
+    }
+    Ok(c.status())
+}
+
 /// Adds a joining node as a learner (non-blocking: it catches up in the
 /// background).
 pub async fn join(c: &Controller, id: NodeId, addr: String) -> Result<(), NotDone> {

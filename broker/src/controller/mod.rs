@@ -108,7 +108,7 @@ impl ControllerConfig {
 }
 
 /// The quorum as this node sees it (DescribeQuorum, `broker cluster status`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     pub leader: Option<i32>,
     pub term: u64,
@@ -392,6 +392,11 @@ impl Controller {
             last_applied: m.last_applied.map(|l| l.index),
             last_log_index: m.last_log_index,
         }
+    }
+
+    /// The quorum as the leader sees it, asked of the leader from any node.
+    pub async fn leader_status(&self) -> Result<QuorumStatus, MetadataError> {
+        forward::status(self).await
     }
 
     /// Reports this broker's liveness to the leader (done every

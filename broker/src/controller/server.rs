@@ -71,5 +71,6 @@ async fn handle(c: &Controller, req: Request) -> Response {
         Request::Propose(r) => Response::Propose(leader::propose(c, r).await),
         Request::Heartbeat(hb) => Response::Heartbeat(leader::heartbeat(c, hb).await),
         Request::Join { id, addr } => Response::Join(leader::join(c, id, addr).await),
+        Request::Status => Response::Status(leader::status(c)),
     }
 }

@@ -294,6 +294,12 @@ async fn three_voters_replicate_forward_fail_over_and_catch_up() {
     let status = nodes[(leader - 1) as usize].status();
     assert_eq!(status.voters, vec![1, 2, 3]);
     assert_eq!(status.leader, Some(leader));
+    // A follower asks the leader, which knows every node's progress.
+    let remote = within(10, "status via follower", follower.leader_status())
+        .await
+        .unwrap();
+    assert_eq!((remote.leader, remote.voters.len()), (Some(leader), 3));
+    assert_eq!(remote.matched.len(), 3);
 
     // The leader stops: the other two elect a new one and accept proposals.
     let old = nodes.remove((leader - 1) as usize);

@@ -61,6 +61,7 @@ pub enum Refusal {
     InvalidReplicas(String),
     StalePartitionState(String),
     UnknownBroker(i32),
+    NoReassignment(String),
     NoQuorum(String),
     Other(String),
 }
@@ -77,6 +78,7 @@ impl Refusal {
             MetadataError::InvalidReplicas(s) => Refusal::InvalidReplicas(s.clone()),
             MetadataError::StalePartitionState(s) => Refusal::StalePartitionState(s.clone()),
             MetadataError::UnknownBroker(id) => Refusal::UnknownBroker(*id),
+            MetadataError::NoReassignment(s) => Refusal::NoReassignment(s.clone()),
             MetadataError::NoQuorum(s) => Refusal::NoQuorum(s.clone()),
             // Listed, not matched by `_`: a new MetadataError variant must be
             // placed here (a refusal gets a twin above) or this fails to build.
@@ -98,6 +100,7 @@ impl Refusal {
             Refusal::InvalidReplicas(s) => MetadataError::InvalidReplicas(s),
             Refusal::StalePartitionState(s) => MetadataError::StalePartitionState(s),
             Refusal::UnknownBroker(id) => MetadataError::UnknownBroker(id),
+            Refusal::NoReassignment(s) => MetadataError::NoReassignment(s),
             Refusal::NoQuorum(s) => MetadataError::NoQuorum(s),
             Refusal::Other(s) => MetadataError::Remote(s),
         }

@@ -52,7 +52,12 @@ pub enum Request {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     Propose(MetadataRecord),
     Heartbeat(BrokerHeartbeat),
-    Join { id: NodeId, addr: String },
+    Join {
+        id: NodeId,
+        addr: String,
+    },
+    /// The leader's view of the quorum (DescribeQuorum from any node).
+    Status,
 }
 
 /// Why the leader-only part of a request was not done here.
@@ -75,6 +80,7 @@ pub enum Response {
     Propose(Result<(u64, Option<(i64, i64)>), NotDone>),
     Heartbeat(Result<HeartbeatReply, NotDone>),
     Join(Result<(), NotDone>),
+    Status(Result<super::QuorumStatus, NotDone>),
 }
 
 /// Why a call failed on the way (not a refusal by the other side).

@@ -1,40 +1,57 @@
 //! The group coordinator: classic consumer groups and committed offsets.
 //!
 //! Groups live in memory behind one short lock (no `.await` while held); the
-//! state machine is in [`group`]. Every durable change (a committed offset, a
-//! group's stable membership, a deletion) is appended to the group's
-//! `__consumer_offsets` partition before it is answered, and the coordinator
-//! rebuilds its state from that topic at start.
+//! state machine is in [`group`]. This node coordinates the groups of the
+//! `__consumer_offsets` partitions it leads ([`partitions`] follows that
+//! leadership and replays a partition before serving its groups). Every
+//! durable change (a committed offset, a group's stable membership, a
+//! deletion) is appended to the group's partition under the lock and
+//! answered once committed ([`durable`]), after the lock is released.
 
 pub mod assignor;
 pub mod classic;
 pub mod consumer;
+pub mod durable;
+pub mod load;
 pub mod member;
+pub mod partitions;
 pub mod store;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 
-use crate::replica::ReplicaManager;
-use crate::topics::NewTopic;
+use crate::replica::ReplicaError;
 use crate::{Broker, BrokerError, ServerConfig};
 pub use classic::{
     CommittedOffset, Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome,
 };
+pub use durable::PendingWrite;
 use store::{StoredGroup, StoredKey, StoredMember, StoredValue};
 
-/// Bytes read per fetch while replaying `__consumer_offsets`.
-const REPLAY_READ_BYTES: usize = 1 << 20;
-
-/// The coordinator of every group on this node.
+/// The coordinator of the groups of the `__consumer_offsets` partitions this
+/// node leads.
+///
+/// Lock order: `groups`, then `persisted` or `loads`; never `groups` while
+/// holding one of the others.
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     /// The last membership written per group, to skip writes that change nothing.
     persisted: Mutex<HashMap<String, StoredGroup>>,
+    /// Which partitions' groups are served, being replayed, or not ours.
+    loads: Mutex<load::Loads>,
+    /// Set while this node creates `__consumer_offsets`, so that concurrent
+    /// FindCoordinator requests do not all propose it.
+    creating: AtomicBool,
+    /// offsets.topic.replication.factor, capped at the live brokers on creation.
+    replication_factor: i16,
+    /// offsets.commit.timeout.ms: how long a group write may wait for the ISR.
+    commit_timeout: Duration,
     pub cfg: GroupConfig,
     pub partitions: u32,
     pub session_timeout_ms_min: i32,
@@ -50,6 +67,14 @@ impl GroupCoordinator {
         GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             persisted: Mutex::new(HashMap::new()),
+            loads: Mutex::new(load::Loads::default()),
+            creating: AtomicBool::new(false),
+            replication_factor: config
+                .long("offsets.topic.replication.factor")
+                .clamp(1, i16::MAX as i64) as i16,
+            commit_timeout: Duration::from_millis(
+                config.long("offsets.commit.timeout.ms").max(1) as u64
+            ),
             cfg: GroupConfig {
                 initial_rebalance_delay_ms: config.long("group.initial.rebalance.delay.ms").max(0),
                 max_size: config.long("group.max.size").max(1) as usize,
@@ -73,100 +98,110 @@ impl GroupCoordinator {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Creates `__consumer_offsets` if needed and replays it into memory.
-    pub async fn load(&self, broker: &Broker) -> Result<(), BrokerError> {
-        if broker.controller.image().topic(store::TOPIC).is_none() {
-            let mut configs = BTreeMap::new();
-            configs.insert("cleanup.policy".to_string(), "compact".to_string());
-            configs.insert("segment.bytes".to_string(), "104857600".to_string());
-            let created = broker
-                .create_topic(
-                    NewTopic {
-                        name: store::TOPIC,
-                        partitions: Some(self.partitions as i32),
-                        replication_factor: None,
-                        configs,
-                        assignments: None,
-                    },
-                    false,
-                )
-                .await;
-            match created {
-                Ok(_) => {}
-                // In a cluster every node checks at start; another won the race.
-                Err(_) if broker.controller.image().topic(store::TOPIC).is_some() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let now = crate::now_ms();
-        let mut groups = self.lock();
-        let mut records = 0usize;
-        for p in 0..self.partitions as i32 {
-            let Some(partition) = broker.replicas.get(store::TOPIC, p) else {
-                continue;
-            };
-            let mut offset = partition.offsets().log_start;
-            loop {
-                let (bytes, offsets) = partition.read_local(offset, REPLAY_READ_BYTES)?;
-                if bytes.is_empty() {
-                    break;
-                }
-                for batch in millrace_storage::batch::BatchIter::new(&bytes) {
-                    let (_, header) = batch?;
-                    offset = header.last_offset() + 1;
-                    let batch_records = millrace_storage::records::BatchRecords::new(header)?;
-                    for r in batch_records.iter() {
-                        let r = r?;
-                        if let Some((key, value)) = store::decode(r.key, r.value) {
-                            apply(&mut groups, key, value, now);
-                            records += 1;
-                        }
-                    }
-                }
-                if offset >= offsets.high_watermark {
-                    break;
-                }
-            }
-        }
-        let mut persisted = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
-        for g in groups.values() {
-            persisted.insert(g.id.clone(), snapshot(g));
-        }
-        tracing::info!(groups = groups.len(), records, "loaded consumer groups");
-        Ok(())
+    fn loads(&self) -> MutexGuard<'_, load::Loads> {
+        self.loads.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends records for `group` to its `__consumer_offsets` partition.
+    fn persisted(&self) -> MutexGuard<'_, HashMap<String, StoredGroup>> {
+        self.persisted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The `__consumer_offsets` partition that holds `group`.
+    pub fn partition_of(&self, group: &str) -> i32 {
+        store::partition_for(group, self.partitions)
+    }
+
+    /// Whether this node serves `group` now: NOT_COORDINATOR when another
+    /// node leads its partition, COORDINATOR_LOAD_IN_PROGRESS while it is
+    /// replayed. Call it holding the groups lock, so that the answer holds
+    /// for as long as the lock is held (unloading takes that lock).
+    pub fn status(&self, group: &str) -> Result<(), ResponseError> {
+        match self.loads().state(self.partition_of(group)).error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The groups, locked, provided this node serves `group` (see [`Self::status`]).
+    pub fn lock_group(
+        &self,
+        group: &str,
+    ) -> Result<MutexGuard<'_, HashMap<String, Group>>, ResponseError> {
+        let groups = self.lock();
+        self.status(group)?;
+        Ok(groups)
+    }
+
+    /// Appends records for `group` to its `__consumer_offsets` partition, as
+    /// its leader; the returned write must be waited for (see
+    /// [`Self::commit`]) before the change is answered.
     pub fn append(
         &self,
-        replicas: &ReplicaManager,
+        broker: &Broker,
         group: &str,
         entries: &[(StoredKey, Option<StoredValue>)],
-    ) -> Result<(), BrokerError> {
+    ) -> Result<Option<PendingWrite>, BrokerError> {
         if entries.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let p = store::partition_for(group, self.partitions);
-        let partition = replicas.get(store::TOPIC, p).ok_or_else(|| {
+        let p = self.partition_of(group);
+        let partition = broker.replicas.get(store::TOPIC, p).ok_or_else(|| {
             BrokerError::invalid(
-                ResponseError::CoordinatorNotAvailable,
-                "__consumer_offsets is not loaded",
+                ResponseError::NotCoordinator,
+                format!("{}-{p} is not hosted here", store::TOPIC),
             )
         })?;
+        let min_isr = broker
+            .replicas
+            .min_insync(&broker.controller.image(), store::TOPIC);
         let batch = store::encode_batch(entries, crate::now_ms());
-        partition.append(&batch, crate::now_ms(), None)?;
-        Ok(())
+        let info = partition
+            .append(&batch, crate::now_ms(), Some(min_isr))
+            .map_err(group_write_error)?;
+        broker.replicas.notify_appended();
+        Ok(Some(PendingWrite {
+            partition,
+            next_offset: info.last_offset + 1,
+            min_isr,
+        }))
+    }
+
+    /// Waits (holding no lock) until `write` is committed, at most
+    /// offsets.commit.timeout.ms.
+    pub async fn commit(
+        &self,
+        broker: &Broker,
+        write: Option<PendingWrite>,
+    ) -> Result<(), ResponseError> {
+        match write {
+            Some(w) => durable::wait(&broker.replicas, w, self.commit_timeout).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for several writes, within one offsets.commit.timeout.ms.
+    pub async fn commit_all(
+        &self,
+        broker: &Broker,
+        writes: Vec<PendingWrite>,
+    ) -> Result<(), ResponseError> {
+        durable::wait_all(&broker.replicas, writes, self.commit_timeout).await
     }
 
     /// Writes the group's membership if it is at rest (Empty or Stable) and changed.
-    pub fn persist_if_changed(&self, replicas: &ReplicaManager, g: &Group) {
+    /// The write to wait for before answering, if one was made.
+    pub fn persist_if_changed(
+        &self,
+        broker: &Broker,
+        g: &Group,
+    ) -> Result<Option<PendingWrite>, BrokerError> {
         if !matches!(g.state, GroupState::Empty | GroupState::Stable) {
-            return;
+            return Ok(None);
         }
         let snap = snapshot(g);
-        let mut persisted = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut persisted = self.persisted();
         if persisted.get(&g.id) == Some(&snap) {
-            return;
+            return Ok(None);
         }
         let entry = (
             StoredKey::Group {
@@ -174,16 +209,20 @@ impl GroupCoordinator {
             },
             Some(StoredValue::Group(snap.clone())),
         );
-        match self.append(replicas, &g.id, &[entry]) {
-            Ok(()) => {
+        match self.append(broker, &g.id, &[entry]) {
+            Ok(write) => {
                 persisted.insert(g.id.clone(), snap);
+                Ok(write)
             }
-            Err(e) => tracing::error!(group = %g.id, error = %e, "cannot store group membership"),
+            Err(e) => {
+                tracing::warn!(group = %g.id, error = %e, "cannot store group membership");
+                Err(e)
+            }
         }
     }
 
     /// Forgets a group's stored state (DeleteGroups).
-    pub fn forget(&self, replicas: &ReplicaManager, g: &Group) -> Result<(), BrokerError> {
+    pub fn forget(&self, broker: &Broker, g: &Group) -> Result<Option<PendingWrite>, BrokerError> {
         let mut entries = offset_tombstones(&g.id, g.offsets.keys());
         entries.push((
             StoredKey::Group {
@@ -191,20 +230,19 @@ impl GroupCoordinator {
             },
             None,
         ));
-        self.append(replicas, &g.id, &entries)?;
-        self.persisted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&g.id);
-        Ok(())
+        let write = self.append(broker, &g.id, &entries)?;
+        self.persisted().remove(&g.id);
+        Ok(write)
     }
 
     /// Runs timers: session expiry, rebalance deadlines, offset retention.
-    pub fn tick(&self, replicas: &ReplicaManager, now_ms: i64, expire_offsets: bool) {
+    /// Its writes are not waited for: no client is waiting on them.
+    pub fn tick(&self, broker: &Broker, now_ms: i64, expire_offsets: bool) {
         let mut groups = self.lock();
         for g in groups.values_mut() {
             if g.tick(now_ms, self.cfg) {
-                self.persist_if_changed(replicas, g);
+                // A failure was logged; the next change writes the membership again.
+                let _ = self.persist_if_changed(broker, g);
             }
             if g.consumer.expire(now_ms) {
                 tracing::info!(group = %g.id, "consumer-protocol member session expired");
@@ -218,7 +256,7 @@ impl GroupCoordinator {
                     .map(|(k, _)| k.clone())
                     .collect();
                 let entries = offset_tombstones(&g.id, expired.iter());
-                if self.append(replicas, &g.id, &entries).is_ok() {
+                if self.append(broker, &g.id, &entries).is_ok() {
                     for k in &expired {
                         g.offsets.remove(k);
                     }
@@ -232,20 +270,25 @@ impl GroupCoordinator {
             .map(|g| g.id.clone())
             .collect();
         for id in dead {
-            let stored = self
-                .persisted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains_key(&id);
+            let stored = self.persisted().contains_key(&id);
             if let Some(g) = groups.remove(&id) {
                 if !stored {
                     continue;
                 }
-                if let Err(e) = self.forget(replicas, &g) {
+                if let Err(e) = self.forget(broker, &g) {
                     tracing::warn!(group = %id, error = %e, "cannot forget empty group");
                 }
             }
         }
+    }
+}
+
+/// A refused group write as group APIs answer it (NOT_COORDINATOR when this
+/// node lost the partition).
+fn group_write_error(e: ReplicaError) -> BrokerError {
+    match e {
+        ReplicaError::Storage(_) => e.into(),
+        _ => BrokerError::invalid(durable::error_code(&e), e.to_string()),
     }
 }
 

@@ -27,6 +27,9 @@ pub fn handle(
         .into_iter()
         .map(|id| {
             let d = DescribedGroup::default().with_group_id(id.clone());
+            if let Err(e) = broker.groups.status(id.0.as_str()) {
+                return d.with_error_code(e.code());
+            }
             let g = match groups.get(id.0.as_str()) {
                 Some(g) if g.state == crate::group::GroupState::Empty => g,
                 Some(_) => {

@@ -70,7 +70,10 @@ pub fn handle(
                 .collect::<BTreeSet<_>>()
         }),
     };
-    let mut groups = coordinator.lock();
+    let mut groups = match coordinator.lock_group(&group_id) {
+        Ok(groups) => groups,
+        Err(e) => return fail(e, "this node does not coordinate the group now"),
+    };
     let g = groups
         .entry(group_id.clone())
         .or_insert_with(|| Group::new(&group_id));

@@ -22,6 +22,9 @@ pub fn handle(
             if id.0.is_empty() {
                 return d.with_error_code(ResponseError::InvalidGroupId.code());
             }
+            if let Err(e) = broker.groups.status(id.0.as_str()) {
+                return d.with_error_code(e.code());
+            }
             let Some(g) = groups.get(id.0.as_str()) else {
                 // Kafka describes unknown groups as Dead, and from v6 says why.
                 let d = d.with_group_state(str_bytes(GroupState::Dead.name()));

@@ -10,7 +10,10 @@ pub fn handle(broker: &Broker, _version: i16, request: HeartbeatRequest) -> Hear
     if group_id.is_empty() {
         return HeartbeatResponse::default().with_error_code(ResponseError::InvalidGroupId.code());
     }
-    let mut groups = broker.groups.lock();
+    let mut groups = match broker.groups.lock_group(group_id) {
+        Ok(groups) => groups,
+        Err(e) => return HeartbeatResponse::default().with_error_code(e.code()),
+    };
     let result = match groups.get_mut(group_id) {
         None => Err(ResponseError::UnknownMemberId),
         Some(g) => {

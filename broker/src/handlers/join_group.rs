@@ -49,15 +49,24 @@ pub async fn handle(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let outcome = {
-        let mut groups = coordinator.lock();
+    let (outcome, write) = {
+        let mut groups = match coordinator.lock_group(&group_id) {
+            Ok(groups) => groups,
+            Err(e) => return fail(e),
+        };
         let g = groups
             .entry(group_id.clone())
             .or_insert_with(|| Group::new(&group_id));
         let outcome = g.join(join, now_ms(), coordinator.cfg);
-        coordinator.persist_if_changed(&broker.replicas, g);
-        outcome
+        (outcome, coordinator.persist_if_changed(broker, g))
     };
+    let written = match write {
+        Ok(w) => coordinator.commit(broker, w).await.map_err(|e| e.code()),
+        Err(e) => Err(e.code()),
+    };
+    if let Err(code) = written {
+        return response(version, error_code(code, &request.member_id));
+    }
     let result = match outcome {
         JoinOutcome::Now(r) => r,
         JoinOutcome::Wait(rx) => {
@@ -66,7 +75,12 @@ pub async fn handle(
             let wait = Duration::from_millis(rebalance_timeout_ms as u64 + 5_000);
             match tokio::time::timeout(wait, rx).await {
                 Ok(Ok(r)) => r,
-                _ => error(ResponseError::RebalanceInProgress, &request.member_id),
+                // A dropped answer may mean the group was unloaded: this
+                // node stopped coordinating it.
+                _ => match coordinator.lock_group(&group_id) {
+                    Err(e) => error(e, &request.member_id),
+                    Ok(_) => error(ResponseError::RebalanceInProgress, &request.member_id),
+                },
             }
         }
     };
@@ -74,8 +88,12 @@ pub async fn handle(
 }
 
 fn error(e: ResponseError, member_id: &kafka_protocol::protocol::StrBytes) -> JoinResult {
+    error_code(e.code(), member_id)
+}
+
+fn error_code(code: i16, member_id: &kafka_protocol::protocol::StrBytes) -> JoinResult {
     JoinResult {
-        error: e.code(),
+        error: code,
         generation: -1,
         member_id: member_id.to_string(),
         ..Default::default()

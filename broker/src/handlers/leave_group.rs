@@ -1,4 +1,5 @@
-//! LeaveGroup: members leave (one in v0-2, a batch from v3).
+//! LeaveGroup: members leave (one in v0-2, a batch from v3); answered once
+//! the group's new membership is committed.
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
@@ -6,7 +7,11 @@ use kafka_protocol::ResponseError;
 
 use crate::{now_ms, Broker};
 
-pub fn handle(broker: &Broker, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     let coordinator = &broker.groups;
     let group_id = request.group_id.0.to_string();
     if group_id.is_empty() {
@@ -26,22 +31,34 @@ pub fn handle(broker: &Broker, version: i16, request: LeaveGroupRequest) -> Leav
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let mut groups = coordinator.lock();
-    let Some(g) = groups.get_mut(&group_id) else {
-        return LeaveGroupResponse::default()
-            .with_error_code(ResponseError::UnknownMemberId.code());
+    let (results, write) = {
+        let mut groups = match coordinator.lock_group(&group_id) {
+            Ok(groups) => groups,
+            Err(e) => return LeaveGroupResponse::default().with_error_code(e.code()),
+        };
+        let Some(g) = groups.get_mut(&group_id) else {
+            return LeaveGroupResponse::default()
+                .with_error_code(ResponseError::UnknownMemberId.code());
+        };
+        let results: Vec<(String, Option<String>, i16)> = leaving
+            .into_iter()
+            .map(|(member, instance)| {
+                let code = g
+                    .leave(&member, instance.as_deref(), now_ms(), coordinator.cfg)
+                    .err()
+                    .map_or(0, |e| e.code());
+                (member, instance, code)
+            })
+            .collect();
+        (results, coordinator.persist_if_changed(broker, g))
     };
-    let results: Vec<(String, Option<String>, i16)> = leaving
-        .into_iter()
-        .map(|(member, instance)| {
-            let code = g
-                .leave(&member, instance.as_deref(), now_ms(), coordinator.cfg)
-                .err()
-                .map_or(0, |e| e.code());
-            (member, instance, code)
-        })
-        .collect();
-    coordinator.persist_if_changed(&broker.replicas, g);
+    let written = match write {
+        Ok(w) => coordinator.commit(broker, w).await.map_err(|e| e.code()),
+        Err(e) => Err(e.code()),
+    };
+    if let Err(code) = written {
+        return LeaveGroupResponse::default().with_error_code(code);
+    }
     if version < 3 {
         return LeaveGroupResponse::default().with_error_code(results[0].2);
     }

@@ -1,4 +1,5 @@
-//! ListGroups: every group, optionally filtered by state (v4+) and type (v5+).
+//! ListGroups: every group this node coordinates (of loaded partitions),
+//! optionally filtered by state (v4+) and type (v5+).
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -20,6 +21,7 @@ pub fn handle(broker: &Broker, version: i16, request: ListGroupsRequest) -> List
     let groups = broker.groups.lock();
     let mut listed: Vec<ListedGroup> = groups
         .values()
+        .filter(|g| broker.groups.is_loaded(&g.id))
         .filter(|g| states.is_empty() || states.contains(&g.state_name().to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == group_type(g)))
         .map(|g| {

@@ -4,6 +4,7 @@
 //! fails the whole request.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod common;
 pub mod consumer_group_describe;
@@ -27,6 +28,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -89,7 +91,7 @@ pub async fn handle(
             ResponseKind::InitProducerId(init_producer_id::handle(broker, v, r).await)
         }
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(find_coordinator::handle(broker, v, r))
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, v, r).await)
         }
         RequestKind::JoinGroup(r) => {
             ResponseKind::JoinGroup(join_group::handle(broker, ctx, v, r).await)
@@ -98,9 +100,11 @@ pub async fn handle(
             ResponseKind::SyncGroup(sync_group::handle(broker, v, r).await)
         }
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, v, r)),
-        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, v, r)),
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(leave_group::handle(broker, v, r).await)
+        }
         RequestKind::OffsetCommit(r) => {
-            ResponseKind::OffsetCommit(offset_commit::handle(broker, v, r))
+            ResponseKind::OffsetCommit(offset_commit::handle(broker, v, r).await)
         }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offset_fetch::handle(broker, v, r))
@@ -110,17 +114,23 @@ pub async fn handle(
         }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, v, r)),
         RequestKind::DeleteGroups(r) => {
-            ResponseKind::DeleteGroups(delete_groups::handle(broker, v, r))
+            ResponseKind::DeleteGroups(delete_groups::handle(broker, v, r).await)
         }
         RequestKind::OffsetDelete(r) => {
-            ResponseKind::OffsetDelete(offset_delete::handle(broker, v, r))
+            ResponseKind::OffsetDelete(offset_delete::handle(broker, v, r).await)
+        }
+        RequestKind::DescribeQuorum(r) => {
+            ResponseKind::DescribeQuorum(describe_quorum::handle(broker, v, r).await)
         }
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(elect_leaders::handle(broker, v, r).await)
         }
-        RequestKind::DescribeQuorum(r) => {
-            ResponseKind::DescribeQuorum(describe_quorum::handle(broker, v, r))
-        }
+        RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
+            alter_partition_reassignments::handle(broker, v, r).await,
+        ),
+        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
+            list_partition_reassignments::handle(broker, v, r),
+        ),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, v, r))
         }

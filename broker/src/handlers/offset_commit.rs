@@ -1,5 +1,6 @@
 //! OffsetCommit: stores consumed positions, for group members or (with
-//! generation -1) for simple consumers of an empty group.
+//! generation -1) for simple consumers of an empty group. Answered once the
+//! offsets are committed in `__consumer_offsets`.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -8,10 +9,30 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError;
 
 use crate::group::store::{StoredKey, StoredValue};
-use crate::group::{CommittedOffset, Group, GroupState};
+use crate::group::{CommittedOffset, Group, GroupState, PendingWrite};
 use crate::{now_ms, Broker};
 
-pub fn handle(broker: &Broker, version: i16, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let (mut topics, write) = append(broker, version, &request);
+    // Waited for without the lock; the offsets are visible already, in the
+    // order of the log, which is what a new coordinator would replay.
+    if let Err(e) = broker.groups.commit(broker, write).await {
+        fail_accepted(&mut topics, e.code());
+    }
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Checks the commit, appends the accepted offsets and applies them, all
+/// under the groups lock.
+fn append(
+    broker: &Broker,
+    version: i16,
+    request: &OffsetCommitRequest,
+) -> (Vec<OffsetCommitResponseTopic>, Option<PendingWrite>) {
     let coordinator = &broker.groups;
     let group_id = request.group_id.0.to_string();
     let image = broker.controller.image();
@@ -19,11 +40,13 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetCommitRequest) -> Of
     let mut groups = coordinator.lock();
     let group_error = if group_id.is_empty() {
         Some(ResponseError::InvalidGroupId)
+    } else if let Err(e) = coordinator.status(&group_id) {
+        Some(e)
     } else {
         let g = groups
             .entry(group_id.clone())
             .or_insert_with(|| Group::new(&group_id));
-        check(g, &request).err()
+        check(g, request).err()
     };
     let mut entries = Vec::new();
     let mut accepted = Vec::new();
@@ -79,27 +102,31 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetCommitRequest) -> Of
                 .with_partitions(partitions)
         })
         .collect();
-    // Durable first, then visible; a failed write fails every partition it carried.
-    let stored = coordinator.append(&broker.replicas, &group_id, &entries);
+    // Appended first, then visible; a failed append fails every partition it carried.
     let mut topics = topics;
-    match stored {
-        Ok(()) => {
+    match coordinator.append(broker, &group_id, &entries) {
+        Ok(write) => {
             if let Some(g) = groups.get_mut(&group_id) {
                 g.offsets.extend(accepted);
             }
+            (topics, write)
         }
         Err(e) => {
-            let code = e.code();
-            for t in &mut topics {
-                for p in &mut t.partitions {
-                    if p.error_code == 0 {
-                        p.error_code = code;
-                    }
-                }
+            fail_accepted(&mut topics, e.code());
+            (topics, None)
+        }
+    }
+}
+
+/// Fails every partition that was accepted so far.
+fn fail_accepted(topics: &mut [OffsetCommitResponseTopic], code: i16) {
+    for t in topics {
+        for p in &mut t.partitions {
+            if p.error_code == 0 {
+                p.error_code = code;
             }
         }
     }
-    OffsetCommitResponse::default().with_topics(topics)
 }
 
 /// Kafka's rules: members commit within their generation; others only while

@@ -10,19 +10,34 @@ use kafka_protocol::protocol::Decodable;
 use kafka_protocol::ResponseError;
 
 use crate::group::store::StoredKey;
-use crate::group::{Group, GroupState};
+use crate::group::{Group, GroupState, PendingWrite};
 use crate::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     _version: i16,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    let (topics, write) = match delete(broker, &request) {
+        Ok(done) => done,
+        Err(code) => return OffsetDeleteResponse::default().with_error_code(code),
+    };
+    if let Err(e) = broker.groups.commit(broker, write).await {
+        return OffsetDeleteResponse::default().with_error_code(e.code());
+    }
+    OffsetDeleteResponse::default().with_topics(topics)
+}
+
+/// Appends the tombstones and forgets the offsets, under the groups lock.
+fn delete(
+    broker: &Broker,
+    request: &OffsetDeleteRequest,
+) -> Result<(Vec<OffsetDeleteResponseTopic>, Option<PendingWrite>), i16> {
     let coordinator = &broker.groups;
-    let mut groups = coordinator.lock();
+    let group_id = request.group_id.0.as_str();
+    let mut groups = coordinator.lock_group(group_id).map_err(|e| e.code())?;
     let Some(g) = groups.get_mut(request.group_id.0.as_str()) else {
-        return OffsetDeleteResponse::default()
-            .with_error_code(ResponseError::GroupIdNotFound.code());
+        return Err(ResponseError::GroupIdNotFound.code());
     };
     let mut entries = Vec::new();
     let mut removed = Vec::new();
@@ -62,13 +77,13 @@ pub fn handle(
                 .with_partitions(partitions)
         })
         .collect();
-    if let Err(e) = coordinator.append(&broker.replicas, &g.id.clone(), &entries) {
-        return OffsetDeleteResponse::default().with_error_code(e.code());
-    }
+    let write = coordinator
+        .append(broker, &g.id.clone(), &entries)
+        .map_err(|e| e.code())?;
     for k in removed {
         g.offsets.remove(&k);
     }
-    OffsetDeleteResponse::default().with_topics(topics)
+    Ok((topics, write))
 }
 
 /// Whether a live member of a consumer group subscribes to `topic`.

@@ -68,6 +68,8 @@ pub fn handle(broker: &Broker, version: i16, request: OffsetFetchRequest) -> Off
                     let (offset, epoch, meta) = parts(o);
                     let r = OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
+                        // v0-1 have no top-level error: each partition carries it.
+                        .with_error_code(if version < 2 { error } else { 0 })
                         .with_committed_offset(offset)
                         .with_metadata(meta);
                     if version >= 5 {
@@ -111,7 +113,11 @@ fn lookup(
         return (Vec::new(), ResponseError::InvalidGroupId.code());
     }
     let groups = broker.groups.lock();
-    let g = groups.get(group_id);
+    // Not served here: the asked-for partitions without offsets, and why.
+    let (g, error) = match broker.groups.status(group_id) {
+        Ok(()) => (groups.get(group_id), 0),
+        Err(e) => (None, e.code()),
+    };
     let committed = |t: &str, p: i32| g.and_then(|g| g.offsets.get(&(t.to_string(), p)).cloned());
     let found = match wanted {
         Some(topics) => topics
@@ -135,5 +141,5 @@ fn lookup(
             by_topic.into_iter().collect()
         }
     };
-    (found, 0)
+    (found, error)
 }

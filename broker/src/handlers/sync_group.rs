@@ -30,8 +30,11 @@ pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) ->
         .iter()
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
-    let (outcome, wait_ms) = {
-        let mut groups = coordinator.lock();
+    let (outcome, wait_ms, write) = {
+        let mut groups = match coordinator.lock_group(&group_id) {
+            Ok(groups) => groups,
+            Err(e) => return fail(e),
+        };
         let Some(g) = groups.get_mut(&group_id) else {
             return fail(ResponseError::UnknownMemberId);
         };
@@ -59,18 +62,39 @@ pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) ->
             assignments,
             now_ms(),
         );
-        coordinator.persist_if_changed(&broker.replicas, g);
-        (outcome, wait_ms)
+        let write = coordinator.persist_if_changed(broker, g);
+        (outcome, wait_ms, write)
     };
+    // The leader's sync stores the new generation: answered once committed.
+    let written = match write {
+        Ok(w) => coordinator.commit(broker, w).await.map_err(|e| e.code()),
+        Err(e) => Err(e.code()),
+    };
+    if let Err(code) = written {
+        return response(
+            version,
+            SyncResult {
+                error: code,
+                ..Default::default()
+            },
+        );
+    }
     let result = match outcome {
         SyncOutcome::Now(r) => r,
         SyncOutcome::Wait(rx) => {
             match tokio::time::timeout(Duration::from_millis(wait_ms as u64 + 5_000), rx).await {
                 Ok(Ok(r)) => r,
-                _ => SyncResult {
-                    error: ResponseError::RebalanceInProgress.code(),
-                    ..Default::default()
-                },
+                // A dropped answer may mean the group was unloaded.
+                _ => {
+                    let e = coordinator
+                        .lock_group(&group_id)
+                        .err()
+                        .unwrap_or(ResponseError::RebalanceInProgress);
+                    SyncResult {
+                        error: e.code(),
+                        ..Default::default()
+                    }
+                }
             }
         }
     };

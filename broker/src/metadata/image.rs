@@ -39,6 +39,28 @@ pub struct PartitionImage {
     pub leader_epoch: i32,
     /// Bumped on every change of this partition (leader or ISR).
     pub partition_epoch: i32,
+    /// During a reassignment: replicas being added (copying the log)...
+    #[serde(default)]
+    pub adding: Vec<i32>,
+    /// ...and replicas to drop once every added one is in sync.
+    #[serde(default)]
+    pub removing: Vec<i32>,
+}
+
+impl PartitionImage {
+    /// Moves leadership off `gone` replicas to the first live in-sync one left.
+    fn reelect(&mut self, live: &dyn Fn(i32) -> bool) {
+        if self.isr.contains(&self.leader) && live(self.leader) {
+            return;
+        }
+        self.leader = self
+            .isr
+            .iter()
+            .copied()
+            .find(|r| live(*r))
+            .unwrap_or(NO_LEADER);
+        self.leader_epoch += 1;
+    }
 }
 
 /// One topic as the metadata knows it.
@@ -299,6 +321,107 @@ impl MetadataImage {
                 p.partition_epoch += 1;
                 next.topics.insert(topic.clone(), Arc::new(t));
             }
+            MetadataRecord::ReassignPartition {
+                topic,
+                partition,
+                target,
+            } => {
+                let mut t = (**next.existing(topic)?).clone();
+                let live = |id: i32| self.is_live(id);
+                let p = t
+                    .partition_states
+                    .get_mut(*partition as usize)
+                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                // The replicas before any move in progress.
+                let original: Vec<i32> = p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| !p.adding.contains(r))
+                    .collect();
+                match target {
+                    None => {
+                        if p.adding.is_empty() && p.removing.is_empty() {
+                            return Err(MetadataError::NoReassignment(format!(
+                                "{topic}-{partition}"
+                            )));
+                        }
+                        let adding = std::mem::take(&mut p.adding);
+                        p.removing.clear();
+                        p.replicas = original;
+                        if p.isr.len() > 1 || !adding.contains(&p.isr[0]) {
+                            p.isr.retain(|r| !adding.contains(r));
+                        }
+                        p.reelect(&live);
+                    }
+                    Some(target) => {
+                        if target.is_empty() || dedup(target).len() != target.len() {
+                            return Err(MetadataError::InvalidReplicas(format!(
+                                "target replicas {target:?} must be non-empty and distinct"
+                            )));
+                        }
+                        if let Some(r) = target.iter().find(|r| !self.brokers.contains_key(r)) {
+                            return Err(MetadataError::InvalidReplicas(format!(
+                                "broker {r} is not registered"
+                            )));
+                        }
+                        let mut replicas = target.clone();
+                        replicas.extend(original.iter().filter(|r| !target.contains(r)));
+                        p.adding = target
+                            .iter()
+                            .copied()
+                            .filter(|r| !original.contains(r))
+                            .collect();
+                        p.removing = original
+                            .iter()
+                            .copied()
+                            .filter(|r| !target.contains(r))
+                            .collect();
+                        p.replicas = replicas;
+                        p.isr
+                            .retain(|r| original.contains(r) || !p.adding.contains(r));
+                    }
+                }
+                p.partition_epoch += 1;
+                next.topics.insert(topic.clone(), Arc::new(t));
+            }
+            MetadataRecord::CompleteReassignment { topic, partition } => {
+                let mut t = (**next.existing(topic)?).clone();
+                let live = |id: i32| self.is_live(id);
+                let p = t
+                    .partition_states
+                    .get_mut(*partition as usize)
+                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                if p.adding.is_empty() && p.removing.is_empty() {
+                    return Err(MetadataError::NoReassignment(format!(
+                        "{topic}-{partition}"
+                    )));
+                }
+                if p.adding.iter().any(|r| !p.isr.contains(r)) {
+                    return Err(MetadataError::StalePartitionState(format!(
+                        "{topic}-{partition}: added replicas {:?} are not all in sync ({:?})",
+                        p.adding, p.isr
+                    )));
+                }
+                let removing = std::mem::take(&mut p.removing);
+                p.adding.clear();
+                p.replicas.retain(|r| !removing.contains(r));
+                let kept: Vec<i32> = p
+                    .isr
+                    .iter()
+                    .copied()
+                    .filter(|r| !removing.contains(r))
+                    .collect();
+                if kept.is_empty() {
+                    return Err(MetadataError::StalePartitionState(format!(
+                        "{topic}-{partition}: no in-sync replica would remain"
+                    )));
+                }
+                p.isr = kept;
+                p.reelect(&live);
+                p.partition_epoch += 1;
+                next.topics.insert(topic.clone(), Arc::new(t));
+            }
             MetadataRecord::ElectLeader {
                 topic,
                 partition,
@@ -359,6 +482,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding: Vec::new(),
+                removing: Vec::new(),
             });
         }
         Ok(out)
@@ -604,6 +729,59 @@ mod tests {
         };
         let i = i.apply(&elect).unwrap();
         assert_eq!((part(&i, 0).leader, part(&i, 0).leader_epoch), (2, 1));
+    }
+
+    #[test]
+    fn reassignment_adds_then_drops_replicas() {
+        let i = register(&cluster3(), 4);
+        let move_to = |target: Option<Vec<i32>>| MetadataRecord::ReassignPartition {
+            topic: "t".into(),
+            partition: 0,
+            target,
+        };
+        let complete = MetadataRecord::CompleteReassignment {
+            topic: "t".into(),
+            partition: 0,
+        };
+        // Partition 0 is [1, 2, 3] led by 1; move it to [4, 2, 3].
+        let i = i.apply(&move_to(Some(vec![4, 2, 3]))).unwrap();
+        let p = part(&i, 0);
+        assert_eq!(
+            (p.replicas.clone(), p.adding.clone(), p.removing.clone()),
+            (vec![4, 2, 3, 1], vec![4], vec![1])
+        );
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2, 3]));
+        // Not before 4 is in sync.
+        assert!(i.apply(&complete).is_err());
+        let i = i
+            .apply(&MetadataRecord::AlterIsr {
+                topic: "t".into(),
+                partition: 0,
+                leader_epoch: 0,
+                partition_epoch: p.partition_epoch,
+                isr: vec![1, 2, 3, 4],
+            })
+            .unwrap();
+        let i = i.apply(&complete).unwrap();
+        let p = part(&i, 0);
+        assert_eq!(p.replicas, vec![4, 2, 3]);
+        assert!(p.adding.is_empty() && p.removing.is_empty());
+        assert!(!p.isr.contains(&1));
+        assert_ne!(p.leader, 1, "the removed leader hands over");
+        assert_eq!(p.leader_epoch, 1);
+        // Cancelling: back to the original replicas.
+        let j = i.apply(&move_to(Some(vec![1, 2, 3]))).unwrap();
+        let j = j.apply(&move_to(None)).unwrap();
+        // As in Kafka, a cancelled move restores the replica set, not its order.
+        let mut back = part(&j, 0).replicas;
+        back.sort_unstable();
+        assert_eq!(back, vec![2, 3, 4]);
+        assert!(matches!(
+            j.apply(&move_to(None)),
+            Err(MetadataError::NoReassignment(_))
+        ));
+        assert!(i.apply(&move_to(Some(vec![9]))).is_err());
+        assert!(i.apply(&move_to(Some(vec![2, 2]))).is_err());
     }
 
     #[test]

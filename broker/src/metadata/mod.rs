@@ -34,6 +34,8 @@ pub enum MetadataError {
     StalePartitionState(String),
     #[error("broker {0} is not registered")]
     UnknownBroker(i32),
+    #[error("no reassignment of {0} is in progress")]
+    NoReassignment(String),
     #[error("metadata log {path}: {source}")]
     Io {
         path: String,

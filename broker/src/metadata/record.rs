@@ -83,6 +83,19 @@ pub enum MetadataRecord {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
+    /// Starts moving a partition onto `target` replicas (preferred leader
+    /// first), or with `None` cancels the move in progress. New replicas copy
+    /// the log and join the ISR; `CompleteReassignment` then drops the others.
+    ReassignPartition {
+        topic: String,
+        partition: u32,
+        target: Option<Vec<i32>>,
+    },
+    /// Ends a move once every added replica is in sync.
+    CompleteReassignment {
+        topic: String,
+        partition: u32,
+    },
     /// Moves leadership to `leader`, which must be an unfenced in-sync replica
     /// (preferred-leader and operator elections).
     ElectLeader {

@@ -185,6 +185,16 @@ impl Partition {
         g.isr = state.isr.clone();
         g.partition_epoch = state.partition_epoch;
         if !changed {
+            if g.role == Role::Leader {
+                // A reassignment adds or drops followers without a new epoch.
+                g.followers.retain(|id, _| state.replicas.contains(id));
+                for r in state.replicas.iter().filter(|r| **r != self.node_id) {
+                    g.followers.entry(*r).or_insert(FollowerState {
+                        log_end: None,
+                        caught_up_ms: now_ms,
+                    });
+                }
+            }
             return false;
         }
         g.role = role;
@@ -285,8 +295,9 @@ impl Partition {
         Ok((bytes, offsets))
     }
 
-    /// Reads the local log regardless of role (the group coordinator replays
-    /// `__consumer_offsets` with this), bounded by the high watermark.
+    /// Reads the local log regardless of role, up to the log end: the group
+    /// coordinator replays `__consumer_offsets` with this when it becomes
+    /// leader, when its high watermark may still lag (Kafka loads to the end).
     pub fn read_local(
         &self,
         offset: i64,
@@ -294,7 +305,7 @@ impl Partition {
     ) -> Result<(Bytes, Offsets), StorageError> {
         let g = self.lock();
         let offsets = offsets_of(&g);
-        let bytes = g.log.read(offset, max_bytes, offsets.high_watermark)?;
+        let bytes = g.log.read(offset, max_bytes, offsets.log_end)?;
         Ok((bytes, offsets))
     }
 

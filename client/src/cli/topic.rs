@@ -42,6 +42,24 @@ pub enum TopicAction {
         #[arg(long = "delete")]
         delete: Vec<String>,
     },
+    /// Move a partition onto other brokers (`--replicas 4,2,3`, preferred
+    /// leader first), cancel a move (`--cancel`), or list the moves in progress.
+    Reassign {
+        name: Option<String>,
+        #[arg(long, requires = "name")]
+        partition: Option<i32>,
+        /// Target broker ids, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            requires = "partition",
+            conflicts_with = "cancel"
+        )]
+        replicas: Vec<i32>,
+        /// Cancel the move of this partition.
+        #[arg(long, requires = "partition")]
+        cancel: bool,
+    },
 }
 
 pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
@@ -68,6 +86,12 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
             client.delete_topic(&name).await?;
             say!("Deleted topic {name}.");
         }
+        TopicAction::Reassign {
+            name,
+            partition,
+            replicas,
+            cancel,
+        } => reassign(&client, name, partition, replicas, cancel).await?,
         TopicAction::AlterConfig { name, set, delete } => {
             if set.is_empty() && delete.is_empty() {
                 anyhow::bail!("nothing to change: give --set key=value or --delete key");
@@ -136,6 +160,94 @@ async fn describe(client: &Client, name: &str) -> anyhow::Result<()> {
             show(&earliest),
             show(&latest),
         );
+    }
+    Ok(())
+}
+
+async fn reassign(
+    client: &Client,
+    name: Option<String>,
+    partition: Option<i32>,
+    replicas: Vec<i32>,
+    cancel: bool,
+) -> anyhow::Result<()> {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{
+        AlterPartitionReassignmentsRequest, BrokerId, ListPartitionReassignmentsRequest, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let metadata = client.refresh_metadata().await?;
+    let conn = match client.broker_connection(metadata.controller_id).await {
+        Ok(c) => c,
+        Err(_) => client.any_connection().await?,
+    };
+    let (Some(name), Some(partition)) = (name, partition) else {
+        let listed = conn
+            .send(ListPartitionReassignmentsRequest::default())
+            .await?;
+        let rows: Vec<Vec<String>> = listed
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| {
+                    let ids = |v: &[BrokerId]| {
+                        v.iter()
+                            .map(|b| b.0.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    vec![
+                        t.name.to_string(),
+                        p.partition_index.to_string(),
+                        ids(&p.replicas),
+                        ids(&p.adding_replicas),
+                        ids(&p.removing_replicas),
+                    ]
+                })
+            })
+            .collect();
+        if rows.is_empty() {
+            say!("No reassignments in progress.");
+        } else {
+            crate::cli::common::print_table(
+                &["TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"],
+                &rows,
+            );
+        }
+        return Ok(());
+    };
+    if !cancel && replicas.is_empty() {
+        anyhow::bail!("give --replicas ID,ID,... or --cancel");
+    }
+    let target = (!cancel).then(|| replicas.iter().map(|r| BrokerId(*r)).collect());
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_allow_replication_factor_change(true)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.clone())))
+            .with_partitions(vec![ReassignablePartition::default()
+                .with_partition_index(partition)
+                .with_replicas(target)])]);
+    let response = conn.send(request).await?;
+    for t in &response.responses {
+        for p in &t.partitions {
+            if p.error_code != 0 {
+                let err = kafka_protocol::ResponseError::try_from_code(p.error_code)
+                    .map(crate::error::kafka_error_name)
+                    .unwrap_or_else(|| p.error_code.to_string());
+                anyhow::bail!(
+                    "{name}-{partition}: {} ({err})",
+                    p.error_message.as_deref().unwrap_or("refused")
+                );
+            }
+        }
+    }
+    if cancel {
+        say!("Cancelled the reassignment of {name}-{partition}.");
+    } else {
+        say!("Reassigning {name}-{partition} to {replicas:?}; `topic reassign` lists moves in progress.");
     }
     Ok(())
 }
