@@ -717,7 +717,6 @@ async fn min_insync_replicas_blocks_acks_all() {
 /// e. A group consumer keeps consuming (and committing) after its group
 /// coordinator's node is killed.
 #[tokio::test]
-#[ignore = "coordinator failover is being built on branch coord: today OffsetCommit after the coordinator's node dies fails with NOT_LEADER_FOR_PARTITION"]
 async fn group_consumer_survives_coordinator_kill() {
     let mut cluster = start(&[]);
     let topic = "groupkill";
@@ -794,6 +793,7 @@ async fn group_consumer_survives_coordinator_kill() {
 /// Receives (and commits each) until `seen` holds `until` distinct values; 60 s bound.
 async fn consume_until(seen: &mut BTreeSet<String>, until: usize, consumer: &StreamConsumer) {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut errors = 0;
     while seen.len() < until {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
@@ -808,9 +808,17 @@ async fn consume_until(seen: &mut BTreeSet<String>, until: usize, consumer: &Str
                     .commit_message(&m, CommitMode::Async)
                     .expect("commit");
             }
-            Ok(Err(e)) => println!("consumer error (continuing): {e}"),
+            Ok(Err(e)) => {
+                errors += 1;
+                if errors <= 3 {
+                    println!("consumer error #{errors} (continuing): {e}");
+                }
+            }
             Err(_) => {}
         }
+    }
+    if errors > 3 {
+        println!("{errors} consumer errors in all (transient while a node was down)");
     }
 }
 
