@@ -8,6 +8,9 @@
 //! Module map:
 //! - [`broker`]: [`BrokerProcess`], one broker node on a free port and a
 //!   temporary data dir (start, SIGTERM restart, kill -9, kill on drop).
+//! - [`cluster`]: [`cluster::Cluster`], n nodes of one metadata quorum (loopback
+//!   or one network namespace per node), kill -9 / SIGTERM / restart per node,
+//!   per-node raw Metadata and Produce, network cuts.
 //! - [`clients`]: rdkafka producer/consumer/admin builders and bounded helpers
 //!   (every call here has a timeout, so no test can hang).
 //! - [`wire`]: hand-built request frames for the bad-input tests.
@@ -22,6 +25,7 @@
 
 pub mod broker;
 pub mod clients;
+pub mod cluster;
 pub mod group;
 pub mod kproto;
 pub mod wire;
