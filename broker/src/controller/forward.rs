@@ -78,9 +78,19 @@ async fn call_remote(
         Some(s) => s,
         None => wire::connect(addr, CONNECT_TIMEOUT).await?,
     };
-    let resp = wire::call(&mut s, req, PROPOSE_TIMEOUT).await?;
+    let resp = wire::call(&mut s, req, call_timeout(c, req)).await?;
     c.pool.put(addr.to_string(), s);
     Ok(resp)
+}
+
+/// A heartbeat must not wait on a leader that may be gone (a blackholed
+/// connection would stall it past the session timeout, and the new leader
+/// would fence a live broker): it gives up early and tries the next target.
+fn call_timeout(c: &Controller, req: &Request) -> Duration {
+    match req {
+        Request::Heartbeat(_) => (c.session_timeout / 4).max(Duration::from_millis(100)),
+        _ => PROPOSE_TIMEOUT,
+    }
 }
 
 async fn call_local(c: &Controller, req: &Request) -> Response {
@@ -103,7 +113,12 @@ async fn to_leader<T>(
     req: Request,
     pick: impl Fn(Response) -> Option<Result<T, NotDone>>,
 ) -> Result<T, MetadataError> {
-    let deadline = tokio::time::Instant::now() + PROPOSE_TIMEOUT;
+    let overall = match req {
+        // The next heartbeat starts soon; a stale one is worth nothing.
+        Request::Heartbeat(_) => c.session_timeout / 2,
+        _ => PROPOSE_TIMEOUT,
+    };
+    let deadline = tokio::time::Instant::now() + overall;
     let mut backoff = BACKOFF_MS_MIN;
     let mut hint: Option<String> = None;
     let mut last_error = String::from("no leader known");

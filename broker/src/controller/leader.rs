@@ -178,6 +178,9 @@ fn register(hb: &BrokerHeartbeat) -> MetadataRecord {
 
 /// Fences every unfenced broker whose session expired (leader only).
 pub async fn fence_expired(c: &Controller) {
+    // The leader's own broker is alive by definition, whatever its
+    // heartbeat task is waiting on.
+    c.leader_state.seen(c.id as i32, Instant::now());
     let image = c.image();
     let unfenced: Vec<i32> = image
         .brokers

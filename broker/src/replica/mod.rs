@@ -28,6 +28,10 @@ pub struct ReplicaManager {
     topic_configs: RwLock<HashMap<String, BTreeMap<String, String>>>,
     /// Bumped after every append, so waiting fetches re-check their partitions.
     appended: watch::Sender<u64>,
+    /// One `sync` at a time (two would open two `Partition`s on one
+    /// directory), holding the image version last applied: an older image
+    /// arriving late must not roll roles back.
+    syncing: std::sync::Mutex<u64>,
 }
 
 impl ReplicaManager {
@@ -37,6 +41,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             topic_configs: RwLock::new(HashMap::new()),
             appended: watch::channel(0).0,
+            syncing: std::sync::Mutex::new(0),
         }
     }
 
@@ -78,6 +83,11 @@ impl ReplicaManager {
     /// hosted partition its role, applies config changes, and removes
     /// partitions of deleted topics or moved away from here (and their files).
     pub fn sync(&self, image: &MetadataImage) {
+        let mut synced = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        if image.version < *synced {
+            return;
+        }
+        *synced = image.version;
         let now = now_ms();
         let me = self.config.node_id;
         let mut opened = Vec::new();
