@@ -7,7 +7,7 @@
 # tests/clients (kafka-python, kcat, the Java client) with pytest. Exits
 # non-zero if anything failed; its last line is "total: N passed, N failed, N skipped".
 #
-# --install: apt packages (kcat; a C toolchain, pkg-config and zlib headers for
+# --install: apt packages (kcat; iproute2; a C toolchain, pkg-config and zlib headers for
 # the rdkafka crate's bundled librdkafka), then scripts/setup-clients.sh (a
 # Python venv and the Java client jars under .ci/cache). Needs root or sudo.
 #
@@ -28,7 +28,8 @@ step() { printf '\n=== %s\n' "$*"; }
 if [ "${1:-}" = "--install" ]; then
   step "install test dependencies"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  packages="kcat build-essential pkg-config zlib1g-dev"
+  # iproute2: the cluster tests put nodes in network namespaces (`ip netns`).
+  packages="kcat build-essential pkg-config zlib1g-dev iproute2"
   # shellcheck disable=SC2086
   if ! dpkg -s $packages >/dev/null 2>&1; then
     $SUDO apt-get update -qq
