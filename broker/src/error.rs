@@ -67,6 +67,7 @@ fn metadata_code(e: &MetadataError) -> ResponseError {
         MetadataError::StalePartitionState(_) => ResponseError::InvalidUpdateVersion,
         MetadataError::UnknownBroker(_) => ResponseError::BrokerNotAvailable,
         MetadataError::NoReassignment(_) => ResponseError::NoReassignmentInProgress,
+        MetadataError::DuplicateBroker(_) => ResponseError::DuplicateBrokerRegistration,
         // Retriable: the client tries again once a leader is elected.
         MetadataError::NoQuorum(_) => ResponseError::RequestTimedOut,
         MetadataError::Io { .. }

@@ -29,7 +29,8 @@ struct Liveness {
     /// The term this memory belongs to, and when this node began leading it.
     term: u64,
     since: Option<Instant>,
-    last_seen: HashMap<i32, Instant>,
+    /// Per broker id: the incarnation last heard from, and when.
+    last_seen: HashMap<i32, (uuid::Uuid, Instant)>,
 }
 
 impl LeaderState {
@@ -54,8 +55,22 @@ impl LeaderState {
         l.last_seen.clear();
     }
 
-    fn seen(&self, id: i32, now: Instant) {
-        self.lock().last_seen.insert(id, now);
+    fn seen(&self, id: i32, incarnation: uuid::Uuid, now: Instant) {
+        self.lock().last_seen.insert(id, (incarnation, now));
+    }
+
+    /// Whether `incarnation` of broker `id` was heard from within `timeout`.
+    fn alive(
+        &self,
+        id: i32,
+        incarnation: uuid::Uuid,
+        timeout: std::time::Duration,
+        now: Instant,
+    ) -> bool {
+        self.lock()
+            .last_seen
+            .get(&id)
+            .is_some_and(|(inc, t)| *inc == incarnation && now.duration_since(*t) < timeout)
     }
 
     /// Unfenced brokers in `candidates` not heard from within the session
@@ -69,7 +84,7 @@ impl LeaderState {
                 .filter(|id| {
                     l.last_seen
                         .get(id)
-                        .is_none_or(|t| now.duration_since(*t) >= timeout)
+                        .is_none_or(|(_, t)| now.duration_since(*t) >= timeout)
                 })
                 .collect(),
             _ => Vec::new(),
@@ -128,7 +143,21 @@ pub async fn heartbeat(c: &Controller, hb: BrokerHeartbeat) -> Result<HeartbeatR
     if !c.is_leader() {
         return Err(not_leader(c, None));
     }
-    c.leader_state.seen(hb.id, Instant::now());
+    let now = Instant::now();
+    if let Some(b) = c.image().brokers.get(&hb.id) {
+        // Another process with this node.id is alive: refuse rather than let
+        // the two re-register in turn (each time fencing the other). A broker
+        // restarted within the session timeout waits here for its old
+        // session to expire, as Kafka's DUPLICATE_BROKER_REGISTRATION does.
+        if b.incarnation != hb.incarnation
+            && !b.fenced
+            && c.leader_state
+                .alive(hb.id, b.incarnation, c.session_timeout, now)
+        {
+            return Err(NotDone::Refused(Refusal::DuplicateBroker(hb.id)));
+        }
+    }
+    c.leader_state.seen(hb.id, hb.incarnation, now);
     // At most: register, then unfence (or fence); bounded, never a loop.
     for _ in 0..3 {
         let image = c.image();
@@ -180,7 +209,8 @@ fn register(hb: &BrokerHeartbeat) -> MetadataRecord {
 pub async fn fence_expired(c: &Controller) {
     // The leader's own broker is alive by definition, whatever its
     // heartbeat task is waiting on.
-    c.leader_state.seen(c.id as i32, Instant::now());
+    c.leader_state
+        .seen(c.id as i32, c.own_heartbeat().incarnation, Instant::now());
     let image = c.image();
     let unfenced: Vec<i32> = image
         .brokers

@@ -406,7 +406,7 @@ impl Controller {
     }
 
     /// This node's current heartbeat.
-    fn own_heartbeat(&self) -> BrokerHeartbeat {
+    pub(crate) fn own_heartbeat(&self) -> BrokerHeartbeat {
         let mut hb = self
             .heartbeat
             .lock()

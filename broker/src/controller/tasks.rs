@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{forward, leader, Controller};
+use crate::metadata::MetadataError;
 
 /// How often the leader looks for expired broker sessions; a fraction of
 /// the session timeout so fencing is late by at most this much.
@@ -60,8 +61,13 @@ async fn heartbeats(c: Arc<Controller>) {
         let call = forward::heartbeat(&c, hb);
         tokio::select! {
             _ = c.cancel.cancelled() => return,
-            r = call => if let Err(e) = r {
-                tracing::debug!(error = %e, "broker heartbeat failed");
+            r = call => match r {
+                // Worth shouting: this process serves nothing until it clears.
+                Err(e @ MetadataError::DuplicateBroker(_)) => {
+                    tracing::error!(error = %e, "broker registration refused")
+                }
+                Err(e) => tracing::debug!(error = %e, "broker heartbeat failed"),
+                Ok(_) => {}
             },
         }
     }

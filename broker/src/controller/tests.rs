@@ -49,6 +49,8 @@ fn refusals_round_trip() {
         MetadataError::InvalidReplicas("r".into()),
         MetadataError::StalePartitionState("s".into()),
         MetadataError::UnknownBroker(3),
+        MetadataError::NoReassignment("t-0".into()),
+        MetadataError::DuplicateBroker(2),
         MetadataError::NoQuorum("q".into()),
     ];
     for e in errors {

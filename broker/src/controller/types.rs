@@ -62,6 +62,7 @@ pub enum Refusal {
     StalePartitionState(String),
     UnknownBroker(i32),
     NoReassignment(String),
+    DuplicateBroker(i32),
     NoQuorum(String),
     Other(String),
 }
@@ -79,6 +80,7 @@ impl Refusal {
             MetadataError::StalePartitionState(s) => Refusal::StalePartitionState(s.clone()),
             MetadataError::UnknownBroker(id) => Refusal::UnknownBroker(*id),
             MetadataError::NoReassignment(s) => Refusal::NoReassignment(s.clone()),
+            MetadataError::DuplicateBroker(id) => Refusal::DuplicateBroker(*id),
             MetadataError::NoQuorum(s) => Refusal::NoQuorum(s.clone()),
             // Listed, not matched by `_`: a new MetadataError variant must be
             // placed here (a refusal gets a twin above) or this fails to build.
@@ -101,6 +103,7 @@ impl Refusal {
             Refusal::StalePartitionState(s) => MetadataError::StalePartitionState(s),
             Refusal::UnknownBroker(id) => MetadataError::UnknownBroker(id),
             Refusal::NoReassignment(s) => MetadataError::NoReassignment(s),
+            Refusal::DuplicateBroker(id) => MetadataError::DuplicateBroker(id),
             Refusal::NoQuorum(s) => MetadataError::NoQuorum(s),
             Refusal::Other(s) => MetadataError::Remote(s),
         }

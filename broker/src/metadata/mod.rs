@@ -36,6 +36,8 @@ pub enum MetadataError {
     UnknownBroker(i32),
     #[error("no reassignment of {0} is in progress")]
     NoReassignment(String),
+    #[error("node.id {0} is in use by another live broker process (or this broker restarted within broker.session.timeout.ms and waits for its old session to expire)")]
+    DuplicateBroker(i32),
     #[error("metadata log {path}: {source}")]
     Io {
         path: String,
