@@ -61,7 +61,8 @@ export MILLRACE_BROKER_BIN="$ROOT/target/debug/broker"
 
 step "cargo test --workspace"
 # shellcheck disable=SC2086
-cargo test --workspace ${CARGO_TEST_ARGS:-} 2>&1 | tee "$LOGS/cargo.log"
+# --no-fail-fast: one failing test binary must not hide the others.
+cargo test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-} 2>&1 | tee "$LOGS/cargo.log"
 cargo_rc=${PIPESTATUS[0]}
 
 step "client suite (pytest tests/clients)"

@@ -949,3 +949,53 @@ fn network_partition_isolates_the_leader() {
     // Only partition 0 was written.
     verify_identical_replicas(&cluster, topic, 1);
 }
+
+/// Five nodes: two brokers (one leading a partition, the other leading the
+/// metadata quorum when that is another node) die together with kill -9 while an acks=all producer
+/// runs. The three survivors keep a metadata majority; partitions that lose
+/// two of their three replicas stop taking acks=all writes (min.insync=2)
+/// until the nodes return; no acknowledged record is lost, and every replica
+/// ends byte-identical.
+#[test]
+fn five_nodes_survive_two_simultaneous_kills() {
+    let mut cluster = Cluster::start(5, &overrides(&[]));
+    cluster.wait_ready(READY);
+    let topic = "five";
+    let partitions = 5;
+    create_topic(&mut cluster, topic, partitions);
+    let work = Workload::start(&cluster, topic, partitions);
+    work.wait_progress(500, Duration::from_secs(30), "before the kills");
+    let first = cluster.wait_leader(topic, 0, Duration::from_secs(20), |_| true);
+    // The metadata quorum's leader too, when it is another node.
+    let controller = cluster
+        .metadata_from(first, None)
+        .map(|m| m.controller)
+        .unwrap_or(-1);
+    let second = if controller > 0 && controller != first {
+        controller
+    } else {
+        cluster
+            .ids()
+            .into_iter()
+            .find(|id| *id != first)
+            .expect("five nodes")
+    };
+    println!(
+        "kill -9 nodes {first} and {second} at {} acked",
+        work.acked_count()
+    );
+    cluster.kill9(first);
+    cluster.kill9(second);
+    // Partitions with a surviving in-sync majority keep taking writes.
+    work.wait_progress(200, Duration::from_secs(30), "with two nodes down");
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.restart(first);
+    cluster.restart(second);
+    let took = cluster.wait_full_isr(topic, partitions, ISR_WAIT);
+    println!("nodes {first} and {second} back in every ISR after {took:?}");
+    work.wait_progress(300, Duration::from_secs(30), "after the restarts");
+    let (acked, sent) = work.finish();
+    verify_acked(&cluster, topic, partitions, &acked, sent);
+    cluster.wait_full_isr(topic, partitions, ISR_WAIT);
+    verify_identical_replicas(&cluster, topic, partitions);
+}

@@ -293,6 +293,11 @@ async fn three_voters_replicate_forward_fail_over_and_catch_up() {
         .await
         .unwrap();
     assert!(p1 / 1000 != p2 / 1000, "{p1} {p2}");
+    // On a loaded machine an election may have moved leadership meanwhile:
+    // from here on, work with the leader of now.
+    let all: Vec<&Arc<Controller>> = nodes.iter().collect();
+    let leader = leader_of(&all).await;
+    let follower = nodes.iter().find(|c| c.node_id() != leader).unwrap();
     let status = nodes[(leader - 1) as usize].status();
     assert_eq!(status.voters, vec![1, 2, 3]);
     assert_eq!(status.leader, Some(leader));
