@@ -231,6 +231,11 @@ impl Controller {
             controller.initialize(&cfg.voters, &advertised_addr).await?;
         }
         tasks::spawn(&controller, is_voter, advertised_addr);
+        if !single_node {
+            controller
+                .tracker
+                .spawn(tasks::check_voters(controller.clone(), cfg.voters.clone()));
+        }
         let legacy = legacy::pending(&cfg.metadata_dir, fresh);
         if single_node {
             controller.wait_single_node_ready().await?;

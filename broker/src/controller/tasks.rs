@@ -100,3 +100,43 @@ async fn join(c: Arc<Controller>, own_addr: String) {
         }
     }
 }
+
+/// Once the membership is known, compares it with this node's
+/// `controller.quorum.voters`. The quorum's membership is what counts (it was
+/// fixed when the cluster first formed); a node configured otherwise would
+/// silently disagree about who votes, so say so loudly.
+pub async fn check_voters(c: Arc<Controller>, configured: Vec<crate::config::Voter>) {
+    let mut metrics = c.raft.metrics();
+    loop {
+        let voters: Vec<(u64, String)> = {
+            let m = metrics.borrow_and_update();
+            let membership = m.membership_config.membership();
+            membership
+                .voter_ids()
+                .map(|id| {
+                    let addr = membership.get_node(&id).map(|n| n.addr.clone());
+                    (id, addr.unwrap_or_default())
+                })
+                .collect()
+        };
+        if !voters.is_empty() {
+            let mut want: Vec<(u64, String)> =
+                configured.iter().map(|v| (v.id as u64, v.addr())).collect();
+            want.sort();
+            let mut have = voters;
+            have.sort();
+            if want != have {
+                tracing::error!(
+                    configured = ?want,
+                    quorum = ?have,
+                    "controller.quorum.voters of this node disagrees with the metadata quorum's voters; the quorum's are used — fix this node's configuration"
+                );
+            }
+            return;
+        }
+        tokio::select! {
+            _ = c.cancel.cancelled() => return,
+            r = metrics.changed() => if r.is_err() { return },
+        }
+    }
+}
