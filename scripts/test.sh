@@ -60,8 +60,8 @@ cargo build -p millrace-broker --bin broker || { echo "scripts/test.sh: broker b
 export MILLRACE_BROKER_BIN="$ROOT/target/debug/broker"
 
 step "cargo test --workspace"
-# shellcheck disable=SC2086
 # --no-fail-fast: one failing test binary must not hide the others.
+# shellcheck disable=SC2086
 cargo test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-} 2>&1 | tee "$LOGS/cargo.log"
 cargo_rc=${PIPESTATUS[0]}
 

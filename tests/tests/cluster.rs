@@ -422,13 +422,23 @@ fn verify_acked(
 }
 
 /// Waits until the concatenated `.log` segments of every partition are
-/// byte-identical on all nodes (callers first wait for a full ISR).
+/// byte-identical on every node holding a replica (all nodes of a three-node
+/// cluster; callers first wait for a full ISR). Topics here have RF 3.
 fn verify_identical_replicas(cluster: &Cluster, topic: &str, partitions: i32) {
-    let ids = cluster.ids();
     let start = Instant::now();
     loop {
         let mut diffs = Vec::new();
         for p in 0..partitions {
+            let ids: Vec<i32> = cluster
+                .ids()
+                .into_iter()
+                .filter(|id| cluster.data_dir(*id).join(format!("{topic}-{p}")).is_dir())
+                .collect();
+            assert_eq!(
+                ids.len(),
+                3,
+                "{topic}-{p}: replicas on nodes {ids:?}, expected 3"
+            );
             let logs: Vec<Vec<u8>> = ids
                 .iter()
                 .map(|id| cluster.partition_log_bytes(*id, topic, p))
@@ -463,7 +473,9 @@ fn verify_identical_replicas(cluster: &Cluster, topic: &str, partitions: i32) {
             panic!(
                 "replicas differ 20 s after a full ISR with no writes:\n{}\ndata dirs: {:?}",
                 diffs.join("\n"),
-                ids.iter()
+                cluster
+                    .ids()
+                    .iter()
                     .map(|id| cluster.data_dir(*id))
                     .collect::<Vec<_>>(),
             );
