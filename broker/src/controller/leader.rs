@@ -29,6 +29,9 @@ struct Liveness {
     /// The term this memory belongs to, and when this node began leading it.
     term: u64,
     since: Option<Instant>,
+    /// The node that led the quorum before this one, if another: the
+    /// followers stopped hearing from it, so its broker is likely gone too.
+    suspect: Option<i32>,
     /// Per broker id: the incarnation last heard from, and when.
     last_seen: HashMap<i32, (uuid::Uuid, Instant)>,
 }
@@ -38,12 +41,14 @@ impl LeaderState {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Notes that this node leads `term` (resets the memory on a new term).
-    pub fn leading(&self, term: u64, now: Instant) {
+    /// Notes that this node leads `term` (resets the memory on a new term);
+    /// `previous` is the quorum leader it saw before.
+    pub fn leading(&self, term: u64, previous: Option<i32>, now: Instant) {
         let mut l = self.lock();
         if l.term != term || l.since.is_none() {
             l.term = term;
             l.since = Some(now);
+            l.suspect = previous;
             l.last_seen.clear();
         }
     }
@@ -74,9 +79,29 @@ impl LeaderState {
     }
 
     /// Unfenced brokers in `candidates` not heard from within the session
-    /// timeout, if this node has led for at least that long.
-    fn expired(&self, candidates: &[i32], timeout: std::time::Duration, now: Instant) -> Vec<i32> {
+    /// timeout, if this node has led for at least that long. The previous
+    /// quorum leader's broker gets only `suspect_grace`: a new leader was
+    /// elected because it went silent, and waiting a whole session timeout
+    /// again would double the failover of its partitions. Live brokers
+    /// re-target their heartbeats well within that grace; a wrong guess costs
+    /// one leadership move, undone by its next heartbeat.
+    fn expired(
+        &self,
+        candidates: &[i32],
+        timeout: std::time::Duration,
+        suspect_grace: std::time::Duration,
+        now: Instant,
+    ) -> Vec<i32> {
         let l = self.lock();
+        if let (Some(since), Some(suspect)) = (l.since, l.suspect) {
+            let led = now.duration_since(since);
+            if led >= suspect_grace && led < timeout && candidates.contains(&suspect) {
+                let heard = l.last_seen.get(&suspect).is_some_and(|(_, t)| *t >= since);
+                if !heard {
+                    return vec![suspect];
+                }
+            }
+        }
         match l.since {
             Some(since) if now.duration_since(since) >= timeout => candidates
                 .iter()
@@ -218,10 +243,12 @@ pub async fn fence_expired(c: &Controller) {
         .filter(|b| !b.fenced)
         .map(|b| b.id)
         .collect();
-    for id in c
-        .leader_state
-        .expired(&unfenced, c.session_timeout, Instant::now())
-    {
+    for id in c.leader_state.expired(
+        &unfenced,
+        c.session_timeout,
+        suspect_grace(c.heartbeat_interval),
+        Instant::now(),
+    ) {
         tracing::info!(broker = id, "broker session expired; fencing it");
         if let Err(e) = propose(c, MetadataRecord::FenceBroker { id }).await {
             tracing::debug!(broker = id, error = ?e, "cannot fence broker");
@@ -286,5 +313,36 @@ pub async fn bootstrap_cluster_id(c: &Controller) -> Result<(), MetadataError> {
         Err(NotDone::NotLeader(_)) => Err(MetadataError::NoQuorum(
             "lost leadership while bootstrapping".into(),
         )),
+    }
+}
+
+/// How long a new quorum leader waits to hear from the previous leader's
+/// broker before fencing it: three heartbeat intervals.
+fn suspect_grace(heartbeat: std::time::Duration) -> std::time::Duration {
+    heartbeat * 3
+}
+
+#[cfg(test)]
+mod liveness_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_previous_leader_is_fenced_early_others_wait_a_session() {
+        let s = LeaderState::default();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        s.leading(2, Some(1), t0);
+        let live = uuid::Uuid::from_u128(3);
+        s.seen(3, live, t0 + ms(100));
+        let all = [1, 2, 3];
+        assert!(s.expired(&all, ms(1500), ms(750), t0 + ms(500)).is_empty());
+        assert_eq!(s.expired(&all, ms(1500), ms(750), t0 + ms(800)), vec![1]);
+        // Heard from after all: not fenced early.
+        s.seen(1, uuid::Uuid::from_u128(1), t0 + ms(700));
+        assert!(s.expired(&all, ms(1500), ms(750), t0 + ms(800)).is_empty());
+        // After a session timeout the usual rule: 2 never heard from.
+        s.seen(3, live, t0 + ms(1000));
+        assert_eq!(s.expired(&all, ms(1500), ms(750), t0 + ms(1600)), vec![2]);
     }
 }

@@ -24,22 +24,28 @@ pub fn spawn(c: &Arc<Controller>, is_voter: bool, own_addr: String) {
 
 async fn duties(c: Arc<Controller>) {
     let mut tick = tokio::time::interval(DUTY_INTERVAL);
+    // The last quorum leader other than this node, for a new leadership.
+    let mut previous: Option<u64> = None;
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = c.cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let (leading, term) = {
+        let (leader, term) = {
             let m = c.raft.metrics();
             let m = m.borrow();
-            (m.current_leader == Some(c.id), m.current_term)
+            (m.current_leader, m.current_term)
         };
-        if !leading {
+        if leader != Some(c.id) {
+            if leader.is_some() {
+                previous = leader;
+            }
             c.leader_state.not_leading();
             continue;
         }
-        c.leader_state.leading(term, Instant::now());
+        c.leader_state
+            .leading(term, previous.map(|p| p as i32), Instant::now());
         if c.image().cluster_id.is_empty() {
             if let Err(e) = leader::bootstrap_cluster_id(&c).await {
                 tracing::warn!(error = %e, "cannot bootstrap the cluster id yet");
