@@ -227,8 +227,23 @@ pub fn broker_bin() -> PathBuf {
     bin
 }
 
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
+/// A loopback port that was free a moment ago, picked below Linux's
+/// ephemeral range (32768-60999): a port from `bind(0)` could be handed to an
+/// outgoing connection (a node talking to another) before the broker that
+/// was meant to listen on it starts.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const LOW: u16 = 20_000;
+    const SPAN: u64 = 12_000;
+    for _ in 0..1000 {
+        // RandomState is seeded per process: a random start without a crate.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = LOW + (h.finish() % SPAN) as u16;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }

@@ -309,6 +309,9 @@ pub async fn bootstrap_cluster_id(c: &Controller) -> Result<(), MetadataError> {
     tracing::info!(%cluster_id, "bootstrapping the cluster metadata");
     match propose_here(c, MetadataRecord::Bootstrap { cluster_id }).await {
         Ok(()) => Ok(()),
+        // Start-up and the duties task may both bootstrap; one of the two
+        // proposals is refused because the other already set the id.
+        Err(NotDone::Refused(_)) if !c.image().cluster_id.is_empty() => Ok(()),
         Err(NotDone::Refused(r)) => Err(r.into_error()),
         Err(NotDone::NotLeader(_)) => Err(MetadataError::NoQuorum(
             "lost leadership while bootstrapping".into(),
