@@ -295,10 +295,7 @@ impl MetadataImage {
                 isr,
             } => {
                 let mut t = (**next.existing(topic)?).clone();
-                let p = t
-                    .partition_states
-                    .get_mut(*partition as usize)
-                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                let p = partition_mut(&mut t, topic, *partition)?;
                 if p.leader_epoch != *leader_epoch || p.partition_epoch != *partition_epoch {
                     return Err(MetadataError::StalePartitionState(format!(
                         "{topic}-{partition} is at leader epoch {} / partition epoch {}, the change was for {leader_epoch} / {partition_epoch}",
@@ -328,10 +325,7 @@ impl MetadataImage {
             } => {
                 let mut t = (**next.existing(topic)?).clone();
                 let live = |id: i32| self.is_live(id);
-                let p = t
-                    .partition_states
-                    .get_mut(*partition as usize)
-                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                let p = partition_mut(&mut t, topic, *partition)?;
                 // The replicas before any move in progress.
                 let original: Vec<i32> = p
                     .replicas
@@ -388,10 +382,7 @@ impl MetadataImage {
             MetadataRecord::CompleteReassignment { topic, partition } => {
                 let mut t = (**next.existing(topic)?).clone();
                 let live = |id: i32| self.is_live(id);
-                let p = t
-                    .partition_states
-                    .get_mut(*partition as usize)
-                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                let p = partition_mut(&mut t, topic, *partition)?;
                 if p.adding.is_empty() && p.removing.is_empty() {
                     return Err(MetadataError::NoReassignment(format!(
                         "{topic}-{partition}"
@@ -428,10 +419,7 @@ impl MetadataImage {
                 leader,
             } => {
                 let mut t = (**next.existing(topic)?).clone();
-                let p = t
-                    .partition_states
-                    .get_mut(*partition as usize)
-                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))?;
+                let p = partition_mut(&mut t, topic, *partition)?;
                 if !p.isr.contains(leader) || !self.is_live(*leader) {
                     return Err(MetadataError::InvalidReplicas(format!(
                         "broker {leader} is not a live in-sync replica of {topic}-{partition}"
@@ -572,6 +560,17 @@ impl MetadataImage {
             .get(name)
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))
     }
+}
+
+/// One partition of a topic being changed, or UnknownTopic naming it.
+fn partition_mut<'a>(
+    t: &'a mut TopicImage,
+    topic: &str,
+    partition: u32,
+) -> Result<&'a mut PartitionImage, MetadataError> {
+    t.partition_states
+        .get_mut(partition as usize)
+        .ok_or_else(|| MetadataError::UnknownTopic(format!("{topic}-{partition}")))
 }
 
 fn dedup(ids: &[i32]) -> Vec<i32> {
