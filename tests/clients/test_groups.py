@@ -93,13 +93,12 @@ class JavaMember:
             return list(self.lines)
 
     def assignment(self):
-        """Partitions of the last ASSIGNED line, empty after a later REVOKED."""
+        """Partitions of the last OWNED line (the whole assignment after each
+        callback, eager or incremental)."""
         current = set()
         for line in self._lines():
-            if line.startswith("ASSIGNED"):
-                current = {int(x) for x in line[9:].split(",") if x}
-            elif line.startswith("REVOKED"):
-                current = set()
+            if line.startswith("OWNED"):
+                current = {int(x) for x in line[6:].split(",") if x}
         return current
 
     def events(self, kind):
@@ -171,6 +170,25 @@ def test_java_two_then_three_members_split_the_partitions(broker, java_classpath
     assert sorted(len(m.assignment()) for m in (a, b, c)) == [2, 2, 2]
     for m in (a, b, c):
         m.stop()
+
+
+def test_java_consumer_protocol_members_join_a_classic_group_and_split(broker, java_classpath, members):
+    """KIP-848 with the Java client: a classic member first, then two members
+    with group.protocol=consumer upgrade the group; all split the partitions;
+    once both new-protocol members stop, the classic member owns all again."""
+    topic, group = topic_name("j848"), topic_name("g-j848")
+    create_topic(broker.bootstrap, topic, 6)
+    old = java_member(members, java_classpath, broker, group, topic)
+    wait_until("the classic member owns 6", lambda: len(old.assignment()) == 6, 60)
+    a = java_member(members, java_classpath, broker, group, topic, "group.protocol=consumer")
+    b = java_member(members, java_classpath, broker, group, topic, "group.protocol=consumer")
+    wait_until("classic and consumer-protocol members split 6",
+               lambda: is_split([old.assignment(), a.assignment(), b.assignment()], 6), 60)
+    assert sorted(len(m.assignment()) for m in (old, a, b)) == [2, 2, 2]
+    a.stop()
+    b.stop()
+    wait_until("the classic member owns 6 again", lambda: len(old.assignment()) == 6, 60)
+    old.stop()
 
 
 def test_java_exactly_once_with_sync_commits_across_stops_and_joins(broker, java_classpath, members):

@@ -54,16 +54,21 @@ pub struct MemberContext(pub Arc<MemberState>);
 impl ClientContext for MemberContext {}
 
 impl ConsumerContext for MemberContext {
-    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // Incremental (cooperative, KIP-848) rebalances assign and revoke
+        // parts: the consumer's own view is the whole assignment.
+        let now = || -> BTreeSet<i32> {
+            c.assignment()
+                .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
+                .unwrap_or_default()
+        };
         match rebalance {
-            Rebalance::Assign(tpl) => {
-                let mut a = self.0.assignment.lock().expect("lock");
-                a.clear();
-                a.extend(tpl.elements().iter().map(|e| e.partition()));
+            Rebalance::Assign(_) => {
+                *self.0.assignment.lock().expect("lock") = now();
                 self.0.assigns.fetch_add(1, Ordering::SeqCst);
             }
             Rebalance::Revoke(_) => {
-                self.0.assignment.lock().expect("lock").clear();
+                *self.0.assignment.lock().expect("lock") = now();
                 self.0.revokes.fetch_add(1, Ordering::SeqCst);
             }
             Rebalance::Error(e) => self
@@ -96,8 +101,8 @@ pub struct GroupMember {
 
 impl GroupMember {
     /// Starts a member of `group` subscribed to `topic`: no auto commit,
-    /// `auto.offset.reset=earliest`, session 6 s, heartbeats every 300 ms;
-    /// `extra` overrides any of it.
+    /// `auto.offset.reset=earliest`, session 6 s, heartbeats every 300 ms
+    /// (classic protocol only); `extra` overrides any of it.
     pub fn start(
         broker: &BrokerProcess,
         group: &str,
@@ -123,9 +128,13 @@ impl GroupMember {
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "300")
             .set("socket.timeout.ms", "10000");
+        // The consumer protocol (KIP-848) takes session and heartbeat from the
+        // broker; librdkafka refuses them in the client config.
+        if !extra.contains(&("group.protocol", "consumer")) {
+            cfg.set("session.timeout.ms", "6000")
+                .set("heartbeat.interval.ms", "300");
+        }
         for (k, v) in extra {
             cfg.set(*k, *v);
         }

@@ -113,6 +113,7 @@ pub const KEYS: &[Key] = &[
     key("group.min.session.timeout.ms", Int, Some("6000"), "Smallest session timeout a group member may ask for."),
     key("group.max.session.timeout.ms", Int, Some("1800000"), "Largest session timeout a group member may ask for."),
     key("group.consumer.heartbeat.interval.ms", Int, Some("5000"), "Heartbeat interval given to consumer-protocol (KIP-848) members."),
+    key("group.consumer.migration.policy", Str, Some("bidirectional"), "Mixing protocols in one group: disabled, upgrade (a consumer-protocol member converts a classic group), downgrade (a consumer group whose last consumer-protocol member left becomes classic), bidirectional."),
     key("group.consumer.session.timeout.ms", Int, Some("45000"), "Session timeout of consumer-protocol (KIP-848) members."),
     key("group.max.size", Int, Some("2147483647"), "Members one group may have."),
     key("offsets.commit.timeout.ms", Int, Some("5000"), "How long a group write waits for the in-sync replicas of __consumer_offsets."),

@@ -318,6 +318,14 @@ impl ServerConfig {
                 "one of error, warn, info, debug, trace",
             ));
         }
+        let policy = get("group.consumer.migration.policy").unwrap_or("bidirectional");
+        if crate::group::mixed::MigrationPolicy::parse(policy).is_none() {
+            return Err(malformed(
+                "group.consumer.migration.policy",
+                policy,
+                "one of disabled, upgrade, downgrade, bidirectional",
+            ));
+        }
         topic::check_broker_defaults(&values)?;
         Ok(ServerConfig {
             node_id,

@@ -84,24 +84,37 @@ fn uniform(
     if members.is_empty() {
         return out;
     }
-    // Each member may keep up to its fair share of what it already has.
-    let quota = all.len().div_ceil(members.len());
+    // Each member keeps up to its fair share of what it already has: `base`
+    // partitions, and one more for as many members as the division leaves
+    // over, so the result is balanced (sizes differ by at most one).
+    let base = all.len() / members.len();
+    let mut extra = all.len() % members.len();
     let mut taken: BTreeSet<TopicPartition> = BTreeSet::new();
     let mut sorted: Vec<&AssignorMember<'_>> = members.iter().collect();
     sorted.sort_by_key(|m| m.id);
+    let keepable = |m: &AssignorMember<'_>, tp: &TopicPartition| {
+        m.topics.contains(&tp.0) && partitions.get(&tp.0).is_some_and(|&n| tp.1 < n)
+    };
+    let mut leftovers: Vec<(&str, TopicPartition)> = Vec::new();
     for m in &sorted {
-        let keep: Vec<TopicPartition> = m
+        let mut mine = m
             .current
             .iter()
-            .filter(|tp| {
-                m.topics.contains(&tp.0) && partitions.get(&tp.0).is_some_and(|&n| tp.1 < n)
-            })
-            .filter(|tp| !taken.contains(tp))
-            .take(quota)
-            .copied()
-            .collect();
+            .filter(|tp| keepable(m, tp) && !taken.contains(tp))
+            .copied();
+        let keep: Vec<TopicPartition> = mine.by_ref().take(base).collect();
+        if let Some(next) = mine.next() {
+            leftovers.push((m.id, next));
+        }
         taken.extend(keep.iter().copied());
         out.entry(m.id.to_string()).or_default().extend(keep);
+    }
+    for (id, tp) in leftovers {
+        if extra > 0 && !taken.contains(&tp) {
+            extra -= 1;
+            taken.insert(tp);
+            out.entry(id.to_string()).or_default().insert(tp);
+        }
     }
     for tp in all.into_iter().filter(|tp| !taken.contains(tp)) {
         let target = sorted
@@ -185,6 +198,30 @@ mod tests {
         check_exactly_once(&second, 6);
         assert!(second["a"].is_subset(&first["a"]) && second["b"].is_subset(&first["b"]));
         assert_eq!(second["c"].len(), 2);
+    }
+
+    /// 4 partitions held 2+2, a third member joins: 2+1+1, not 2+2+0.
+    #[test]
+    fn uniform_rebalances_when_the_division_is_uneven() {
+        let t = uuid::Uuid::new_v4();
+        let parts: BTreeMap<_, _> = [(t, 4)].into_iter().collect();
+        let none = BTreeSet::new();
+        let first = assign(UNIFORM, &members(&["a", "b"], &[t], &none), &parts);
+        assert_eq!((first["a"].len(), first["b"].len()), (2, 2));
+        let ms: Vec<AssignorMember<'_>> = [("a", &first["a"]), ("b", &first["b"]), ("c", &none)]
+            .into_iter()
+            .map(|(id, current)| AssignorMember {
+                id,
+                topics: [t].into(),
+                current,
+            })
+            .collect();
+        let second = assign(UNIFORM, &ms, &parts);
+        check_exactly_once(&second, 4);
+        let mut sizes: Vec<usize> = second.values().map(BTreeSet::len).collect();
+        sizes.sort();
+        assert_eq!(sizes, vec![1, 1, 2]);
+        assert!(second["a"].is_subset(&first["a"]) && second["b"].is_subset(&first["b"]));
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub struct JoinRequest {
 #[derive(Debug, Clone, Copy)]
 pub struct GroupConfig {
     pub initial_rebalance_delay_ms: i64,
+    pub migration: super::mixed::MigrationPolicy,
     pub max_size: usize,
 }
 
@@ -340,7 +341,7 @@ impl Group {
         JoinOutcome::Wait(rx)
     }
 
-    fn prepare_rebalance(&mut self, now_ms: i64, cfg: GroupConfig) {
+    pub(super) fn prepare_rebalance(&mut self, now_ms: i64, cfg: GroupConfig) {
         if self.state == GroupState::CompletingRebalance {
             for m in self.members.values_mut() {
                 m.fail_sync(code(ResponseError::RebalanceInProgress));
@@ -594,6 +595,9 @@ impl Group {
         generation: i32,
         now_ms: i64,
     ) -> Result<(), ResponseError> {
+        if self.is_consumer_group() {
+            return self.heartbeat_consumer_group(member_id, generation, now_ms);
+        }
         self.check_member(member_id, instance_id, generation)?;
         if let Some(m) = self.members.get_mut(member_id) {
             m.refresh_session(now_ms);
@@ -612,6 +616,9 @@ impl Group {
         now_ms: i64,
         cfg: GroupConfig,
     ) -> Result<(), ResponseError> {
+        if self.is_consumer_group() {
+            return self.leave_consumer_group(member_id, instance_id);
+        }
         let id = match instance_id {
             Some(iid) => {
                 let known = self

@@ -28,6 +28,15 @@ pub struct ConsumerMember {
     /// What the member last said it owns.
     pub owned: BTreeSet<TopicPartition>,
     pub session_deadline_ms: i64,
+    /// Set for a classic-protocol member of this group (see `mixed`).
+    pub classic: Option<ClassicInfo>,
+}
+
+/// What a classic member of a consumer group sent in its last JoinGroup.
+#[derive(Debug, Clone)]
+pub struct ClassicInfo {
+    pub protocols: Vec<(String, bytes::Bytes)>,
+    pub session_timeout_ms: i32,
 }
 
 /// State of a group on the consumer protocol.
@@ -180,6 +189,7 @@ impl ConsumerGroup {
                     assigned: BTreeSet::new(),
                     owned: BTreeSet::new(),
                     session_deadline_ms: now_ms + cfg.session_timeout_ms,
+                    classic: None,
                 },
             );
             self.epoch += 1;
@@ -188,7 +198,7 @@ impl ConsumerGroup {
     }
 
     /// Recomputes the target when membership, subscriptions or partition counts changed.
-    fn refresh_target(&mut self, topics: &BTreeMap<String, (uuid::Uuid, i32)>) {
+    pub(super) fn refresh_target(&mut self, topics: &BTreeMap<String, (uuid::Uuid, i32)>) {
         let subscribed: BTreeMap<uuid::Uuid, i32> = self
             .members
             .values()
@@ -225,6 +235,20 @@ impl ConsumerGroup {
         self.assignment_epoch = self.epoch;
     }
 
+    /// The part of a member's target that no other member holds now.
+    pub(super) fn free_target(&self, id: &str) -> BTreeSet<TopicPartition> {
+        let held: BTreeSet<TopicPartition> = self
+            .members
+            .values()
+            .filter(|m| m.id != id)
+            .flat_map(|m| m.assigned.iter().chain(m.owned.iter()).copied())
+            .collect();
+        self.target
+            .get(id)
+            .map(|t| t.difference(&held).copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Moves one member toward its target: drop what it must give up at once;
     /// take new partitions only once no other member still holds them.
     fn reconcile(&mut self, id: &str) {
@@ -250,7 +274,9 @@ impl ConsumerGroup {
             );
         }
         m.assigned = next;
-        if m.assigned == target && m.epoch != assignment_epoch {
+        // As Kafka: the member moves to the new epoch once it has nothing
+        // left to give up; partitions other members still hold come later.
+        if !revoking && m.epoch != assignment_epoch {
             m.previous_epoch = m.epoch;
             m.epoch = assignment_epoch;
         }
@@ -291,7 +317,12 @@ impl ConsumerGroup {
             .get(member_id)
             .ok_or(ResponseError::UnknownMemberId)?;
         if epoch != m.epoch {
-            return Err(ResponseError::StaleMemberEpoch);
+            // A classic member's epoch is its generation.
+            return Err(if m.classic.is_some() {
+                ResponseError::IllegalGeneration
+            } else {
+                ResponseError::StaleMemberEpoch
+            });
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod consumer;
 pub mod durable;
 pub mod load;
 pub mod member;
+pub mod mixed;
 pub mod partitions;
 pub mod store;
 #[cfg(test)]
@@ -77,6 +78,10 @@ impl GroupCoordinator {
             ),
             cfg: GroupConfig {
                 initial_rebalance_delay_ms: config.long("group.initial.rebalance.delay.ms").max(0),
+                migration: config
+                    .get("group.consumer.migration.policy")
+                    .and_then(|(v, _)| mixed::MigrationPolicy::parse(v))
+                    .unwrap_or(mixed::MigrationPolicy::Bidirectional),
                 max_size: config.long("group.max.size").max(1) as usize,
             },
             partitions: config.long("offsets.topic.num.partitions").max(1) as u32,
@@ -246,6 +251,9 @@ impl GroupCoordinator {
             }
             if g.consumer.expire(now_ms) {
                 tracing::info!(group = %g.id, "consumer-protocol member session expired");
+                if g.maybe_downgrade(now_ms, self.cfg) {
+                    let _ = self.persist_if_changed(broker, g);
+                }
             }
             if expire_offsets && g.state == GroupState::Empty {
                 let cutoff = now_ms - self.offsets_retention_ms;

@@ -9,6 +9,7 @@ use super::member::{JoinResult, SyncResult};
 
 const CFG: GroupConfig = GroupConfig {
     initial_rebalance_delay_ms: 0,
+    migration: super::mixed::MigrationPolicy::Bidirectional,
     max_size: 10,
 };
 
@@ -275,4 +276,56 @@ fn group_max_size_is_enforced() {
         cfg,
     ));
     assert_eq!(b.error, ResponseError::GroupMaxSizeReached.code());
+}
+
+/// `group.consumer.migration.policy=disabled`: neither direction converts,
+/// and the classic group's member is untouched by the refused attempt.
+#[test]
+fn disabled_migration_refuses_both_directions() {
+    use super::mixed::{MigrationPolicy, Topics};
+    let cfg = GroupConfig {
+        migration: MigrationPolicy::Disabled,
+        ..CFG
+    };
+    let topics: Topics = [("t".to_string(), (uuid::Uuid::new_v4(), 2))]
+        .into_iter()
+        .collect();
+    let mut g = Group::new("g");
+    let r = now(join_new(&mut g, 0));
+    assert_eq!(r.error, 0);
+    assert_eq!(
+        g.upgrade(&topics, cfg.migration),
+        Err(ResponseError::GroupIdNotFound)
+    );
+    assert_eq!(g.members.len(), 1, "the classic member stays");
+    assert!(!g.is_consumer_group());
+
+    // A consumer group refuses a new classic member.
+    let mut g = Group::new("h");
+    let hb = super::consumer::Heartbeat {
+        member_id: "m1".into(),
+        epoch: 0,
+        instance_id: None,
+        rack_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        rebalance_timeout_ms: 30_000,
+        subscribed: Some(vec!["t".into()]),
+        server_assignor: None,
+        owned: None,
+    };
+    let ccfg = super::consumer::ConsumerConfig {
+        session_timeout_ms: 45_000,
+        max_size: 10,
+    };
+    g.consumer.heartbeat(hb, &topics, 0, ccfg).unwrap();
+    let sub = millrace_client::group::Subscription {
+        topics: vec!["t".into()],
+        ..Default::default()
+    };
+    let mut join = req("", None);
+    join.protocols = vec![("range".into(), sub.encode().unwrap())];
+    let r = g.join_consumer_group(join, &topics, 1, cfg.migration);
+    assert_eq!(r.error, ResponseError::InconsistentGroupProtocol.code());
+    assert_eq!(g.consumer.members.len(), 1);
 }

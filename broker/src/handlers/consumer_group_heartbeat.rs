@@ -45,12 +45,7 @@ pub fn handle(
     } else {
         request.member_id.to_string()
     };
-    let image = broker.controller.image();
-    let topics: BTreeMap<String, (uuid::Uuid, i32)> = image
-        .topics
-        .values()
-        .map(|t| (t.name.clone(), (t.id, t.partitions as i32)))
-        .collect();
+    let topics = crate::group::mixed::topics_of(&broker.controller.image());
     let hb = Heartbeat {
         member_id,
         epoch: request.member_epoch,
@@ -77,16 +72,23 @@ pub fn handle(
     let g = groups
         .entry(group_id.clone())
         .or_insert_with(|| Group::new(&group_id));
-    if g.state != GroupState::Empty {
-        return fail(
-            ResponseError::GroupIdNotFound,
-            "the group uses the classic protocol",
-        );
+    if g.state != GroupState::Empty || !g.members.is_empty() {
+        if let Err(e) = g.upgrade(&topics, coordinator.cfg.migration) {
+            return fail(
+                e,
+                "the group uses the classic protocol and cannot be converted \
+                 (group.consumer.migration.policy, or members not on the consumer protocol type)",
+            );
+        }
     }
-    match g
+    let leaving = request.member_epoch < 0;
+    let result = g
         .consumer
-        .heartbeat(hb, &topics, now_ms(), coordinator.consumer_cfg)
-    {
+        .heartbeat(hb, &topics, now_ms(), coordinator.consumer_cfg);
+    if leaving {
+        g.maybe_downgrade(now_ms(), coordinator.cfg);
+    }
+    match result {
         Ok(reply) => {
             let assignment = reply.assignment.map(|set| {
                 let mut by_topic: BTreeMap<uuid::Uuid, Vec<i32>> = BTreeMap::new();

@@ -57,7 +57,17 @@ pub async fn handle(
         let g = groups
             .entry(group_id.clone())
             .or_insert_with(|| Group::new(&group_id));
-        let outcome = g.join(join, now_ms(), coordinator.cfg);
+        let outcome = if g.is_consumer_group() {
+            let topics = crate::group::mixed::topics_of(&broker.controller.image());
+            JoinOutcome::Now(g.join_consumer_group(
+                join,
+                &topics,
+                now_ms(),
+                coordinator.cfg.migration,
+            ))
+        } else {
+            g.join(join, now_ms(), coordinator.cfg)
+        };
         (outcome, coordinator.persist_if_changed(broker, g))
     };
     let written = match write {

@@ -38,6 +38,17 @@ pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) ->
         let Some(g) = groups.get_mut(&group_id) else {
             return fail(ResponseError::UnknownMemberId);
         };
+        if g.is_consumer_group() {
+            // Classic member of a consumer group: the server assigned already.
+            let topics = crate::group::mixed::topics_of(&broker.controller.image());
+            let r = g.sync_consumer_group(
+                request.member_id.as_str(),
+                request.generation_id,
+                &topics,
+                now_ms(),
+            );
+            return response(version, r);
+        }
         let mismatch = |given: &Option<kafka_protocol::protocol::StrBytes>,
                         have: &Option<String>| {
             given

@@ -51,6 +51,11 @@ public class GroupConsumer {
         p.put("heartbeat.interval.ms", "300");
         p.put("request.timeout.ms", "10000");
         p.put("default.api.timeout.ms", "15000");
+        // The consumer protocol (KIP-848) refuses client-side session settings.
+        if (java.util.Arrays.asList(argv).contains("group.protocol=consumer")) {
+            p.remove("session.timeout.ms");
+            p.remove("heartbeat.interval.ms");
+        }
         long maxRecords = Long.MAX_VALUE;
         long runMaxMs = 120000;
         for (int i = 3; i < argv.length; i++) {
@@ -73,8 +78,17 @@ public class GroupConsumer {
         long seen = 0;
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
             c.subscribe(Collections.singletonList(argv[2]), new ConsumerRebalanceListener() {
-                public void onPartitionsRevoked(Collection<TopicPartition> tps) { say("REVOKED " + parts(tps)); }
-                public void onPartitionsAssigned(Collection<TopicPartition> tps) { say("ASSIGNED " + parts(tps)); }
+                // Incremental protocols assign and revoke parts: OWNED is the whole.
+                public void onPartitionsRevoked(Collection<TopicPartition> tps) {
+                    say("REVOKED " + parts(tps));
+                    java.util.Set<TopicPartition> left = new java.util.HashSet<>(c.assignment());
+                    left.removeAll(tps);
+                    say("OWNED " + parts(left));
+                }
+                public void onPartitionsAssigned(Collection<TopicPartition> tps) {
+                    say("ASSIGNED " + parts(tps));
+                    say("OWNED " + parts(c.assignment()));
+                }
             });
             outer:
             while (!stop.get() && seen < maxRecords) {
