@@ -176,3 +176,43 @@ async fn classic_and_consumer_members_share_a_group_both_ways() {
     no_errors(third);
     no_errors(old);
 }
+
+/// A regex subscription (KIP-848 SubscribedTopicRegex) is resolved by the
+/// broker: matching topics, including one created after the member joined,
+/// are assigned; others are not.
+#[tokio::test]
+async fn regex_subscription_is_resolved_on_the_broker() {
+    let broker = start_broker();
+    let prefix = topic_name("re");
+    let (a, b, later, other) = (
+        format!("{prefix}-a"),
+        format!("{prefix}-b"),
+        format!("{prefix}-later"),
+        topic_name("notre"),
+    );
+    for t in [&a, &b, &other] {
+        create_topic(&broker, t, PARTITIONS).await;
+    }
+    let p = producer(&broker, &[]);
+    produce(&p, &a, "a", 20).await;
+    produce(&p, &b, "b", 20).await;
+    produce(&p, &other, "x", 20).await;
+    let group = topic_name("g-re");
+    let regex = format!("^{prefix}-.*");
+    let m = GroupMember::start(&broker, &group, &regex, Commit::EachRecordSync, NEW);
+    wait_until("records of both matching topics", WAIT, || {
+        keys(&[&m]).len() >= 40
+    });
+    create_topic(&broker, &later, PARTITIONS).await;
+    produce(&p, &later, "later", 20).await;
+    wait_until("records of the topic created later", WAIT, || {
+        keys(&[&m]).len() >= 60
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        keys(&[&m]),
+        expected(&["a", "b", "later"], 20),
+        "the matching topics, each record once, nothing of {other}"
+    );
+    no_errors(m);
+}

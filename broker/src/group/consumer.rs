@@ -19,6 +19,8 @@ pub struct ConsumerMember {
     pub client_host: String,
     pub rebalance_timeout_ms: i32,
     pub subscribed: BTreeSet<String>,
+    /// KIP-848 regex subscription, matched against whole topic names.
+    pub subscribed_regex: Option<SubscriptionRegex>,
     pub server_assignor: Option<String>,
     pub epoch: i32,
     /// The epoch before the last bump, accepted once in case a response was lost.
@@ -30,6 +32,58 @@ pub struct ConsumerMember {
     pub session_deadline_ms: i64,
     /// Set for a classic-protocol member of this group (see `mixed`).
     pub classic: Option<ClassicInfo>,
+    /// A partition is being taken from this member: it must confirm by then
+    /// or it is removed (Kafka's rebalance timeout for revocation).
+    pub revoke_deadline_ms: Option<i64>,
+}
+
+/// A subscription regex as sent and compiled.
+#[derive(Debug, Clone)]
+pub struct SubscriptionRegex {
+    pub source: String,
+    matcher: regex::Regex,
+}
+
+impl SubscriptionRegex {
+    /// Kafka matches the whole topic name (RE2/J `matches()`).
+    pub fn parse(source: &str) -> Result<Self, ResponseError> {
+        let matcher = regex::Regex::new(&format!("^(?:{source})$"))
+            .map_err(|_| ResponseError::InvalidRegularExpression)?;
+        Ok(SubscriptionRegex {
+            source: source.to_string(),
+            matcher,
+        })
+    }
+}
+
+impl ConsumerMember {
+    /// Starts (or ends) the revocation clock: while the member still owns a
+    /// partition outside its target it has its rebalance timeout to let go.
+    pub(super) fn watch_revocation(&mut self, target: &BTreeSet<TopicPartition>, now_ms: i64) {
+        if self.owned.is_subset(target) {
+            self.revoke_deadline_ms = None;
+        } else if self.revoke_deadline_ms.is_none() {
+            self.revoke_deadline_ms = Some(now_ms + self.rebalance_timeout_ms.max(0) as i64);
+        }
+    }
+
+    /// Topics the member subscribes to: its names, and the existing topics
+    /// its regex matches (internal topics never match, as in Kafka).
+    pub fn topics<'a>(
+        &'a self,
+        topics: &'a BTreeMap<String, (uuid::Uuid, i32)>,
+    ) -> BTreeSet<&'a str> {
+        let mut out: BTreeSet<&str> = self.subscribed.iter().map(String::as_str).collect();
+        if let Some(r) = &self.subscribed_regex {
+            out.extend(
+                topics
+                    .keys()
+                    .filter(|t| !t.starts_with("__") && r.matcher.is_match(t))
+                    .map(String::as_str),
+            );
+        }
+        out
+    }
 }
 
 /// What a classic member of a consumer group sent in its last JoinGroup.
@@ -60,6 +114,8 @@ pub struct Heartbeat {
     pub client_host: String,
     pub rebalance_timeout_ms: i32,
     pub subscribed: Option<Vec<String>>,
+    /// None: unchanged; an empty string clears it.
+    pub subscribed_regex: Option<String>,
     pub server_assignor: Option<String>,
     pub owned: Option<BTreeSet<TopicPartition>>,
 }
@@ -127,6 +183,19 @@ impl ConsumerGroup {
         if let Some(owned) = hb.owned {
             member.owned = owned;
         }
+        if let Some(r) = hb.subscribed_regex.as_deref() {
+            let regex = if r.is_empty() {
+                None
+            } else {
+                Some(SubscriptionRegex::parse(r)?)
+            };
+            if regex.as_ref().map(|r| &r.source)
+                != member.subscribed_regex.as_ref().map(|r| &r.source)
+            {
+                member.subscribed_regex = regex;
+                self.epoch += 1;
+            }
+        }
         if let Some(subscribed) = hb.subscribed {
             let subscribed: BTreeSet<String> = subscribed.into_iter().collect();
             if subscribed != member.subscribed {
@@ -136,7 +205,7 @@ impl ConsumerGroup {
         }
         self.refresh_target(topics);
         let before = self.members.get(&hb.member_id).map(|m| m.assigned.clone());
-        self.reconcile(&hb.member_id);
+        self.reconcile(&hb.member_id, now_ms);
         let m = &self.members[&hb.member_id];
         let changed = before.as_ref() != Some(&m.assigned);
         Ok(HeartbeatReply {
@@ -172,7 +241,15 @@ impl ConsumerGroup {
             if self.members.len() >= cfg.max_size {
                 return Err(ResponseError::GroupMaxSizeReached);
             }
-            let subscribed = hb.subscribed.clone().ok_or(ResponseError::InvalidRequest)?;
+            let regex = match hb.subscribed_regex.as_deref() {
+                Some(r) if !r.is_empty() => Some(SubscriptionRegex::parse(r)?),
+                _ => None,
+            };
+            let subscribed = match (&hb.subscribed, &regex) {
+                (Some(names), _) => names.clone(),
+                (None, Some(_)) => Vec::new(),
+                (None, None) => return Err(ResponseError::InvalidRequest),
+            };
             self.members.insert(
                 hb.member_id.clone(),
                 ConsumerMember {
@@ -183,6 +260,7 @@ impl ConsumerGroup {
                     client_host: hb.client_host.clone(),
                     rebalance_timeout_ms: hb.rebalance_timeout_ms,
                     subscribed: subscribed.into_iter().collect(),
+                    subscribed_regex: regex,
                     server_assignor: hb.server_assignor.clone(),
                     epoch: 0,
                     previous_epoch: 0,
@@ -190,6 +268,7 @@ impl ConsumerGroup {
                     owned: BTreeSet::new(),
                     session_deadline_ms: now_ms + cfg.session_timeout_ms,
                     classic: None,
+                    revoke_deadline_ms: None,
                 },
             );
             self.epoch += 1;
@@ -202,7 +281,7 @@ impl ConsumerGroup {
         let subscribed: BTreeMap<uuid::Uuid, i32> = self
             .members
             .values()
-            .flat_map(|m| m.subscribed.iter())
+            .flat_map(|m| m.topics(topics))
             .filter_map(|name| topics.get(name).copied())
             .collect();
         if subscribed != self.topics_seen {
@@ -219,8 +298,8 @@ impl ConsumerGroup {
             .map(|m| AssignorMember {
                 id: &m.id,
                 topics: m
-                    .subscribed
-                    .iter()
+                    .topics(topics)
+                    .into_iter()
                     .filter_map(|n| topics.get(n).map(|t| t.0))
                     .collect(),
                 current: self.target.get(&m.id).unwrap_or(&empty),
@@ -251,7 +330,7 @@ impl ConsumerGroup {
 
     /// Moves one member toward its target: drop what it must give up at once;
     /// take new partitions only once no other member still holds them.
-    fn reconcile(&mut self, id: &str) {
+    fn reconcile(&mut self, id: &str, now_ms: i64) {
         let target = self.target.get(id).cloned().unwrap_or_default();
         let held_by_others: BTreeSet<TopicPartition> = self
             .members
@@ -274,6 +353,7 @@ impl ConsumerGroup {
             );
         }
         m.assigned = next;
+        m.watch_revocation(&target, now_ms);
         // As Kafka: the member moves to the new epoch once it has nothing
         // left to give up; partitions other members still hold come later.
         if !revoking && m.epoch != assignment_epoch {
@@ -282,10 +362,17 @@ impl ConsumerGroup {
         }
     }
 
-    /// Removes members whose session expired; returns whether any did.
+    /// Removes members whose session expired or that did not give up a
+    /// revoked partition within their rebalance timeout; returns whether any did.
     pub fn expire(&mut self, now_ms: i64) -> bool {
         let before = self.members.len();
-        self.members.retain(|_, m| m.session_deadline_ms > now_ms);
+        self.members.retain(|_, m| {
+            let stuck = m.revoke_deadline_ms.is_some_and(|d| d <= now_ms);
+            if stuck {
+                tracing::info!(member = %m.id, "member did not revoke its partitions within the rebalance timeout");
+            }
+            m.session_deadline_ms > now_ms && !stuck
+        });
         let expired = self.members.len() != before;
         if expired {
             self.epoch += 1;
@@ -347,6 +434,7 @@ mod tests {
             client_host: "/127.0.0.1".into(),
             rebalance_timeout_ms: 30_000,
             subscribed: (epoch == 0).then(|| vec!["t".to_string()]),
+            subscribed_regex: None,
             server_assignor: None,
             owned: owned.cloned(),
         }
@@ -405,5 +493,49 @@ mod tests {
             .unwrap();
         assert_eq!(left.epoch, LEAVE);
         assert!(g.members.is_empty());
+    }
+
+    #[test]
+    fn a_member_that_never_revokes_is_removed_after_its_rebalance_timeout() {
+        let t = uuid::Uuid::new_v4();
+        let topics: BTreeMap<_, _> = [("t".to_string(), (t, 2))].into_iter().collect();
+        let mut g = ConsumerGroup::default();
+        let a = g.heartbeat(hb("a", 0, None), &topics, 0, CFG).unwrap();
+        let owned = a.assignment.unwrap();
+        g.heartbeat(hb("a", a.epoch, Some(&owned)), &topics, 1, CFG)
+            .unwrap();
+        g.heartbeat(hb("b", 0, None), &topics, 2, CFG).unwrap();
+        // a is told to give one up but keeps reporting both.
+        g.heartbeat(hb("a", a.epoch, Some(&owned)), &topics, 3, CFG)
+            .unwrap();
+        assert!(!g.expire(3 + 29_999), "within the rebalance timeout");
+        g.heartbeat(hb("a", a.epoch, Some(&owned)), &topics, 20_000, CFG)
+            .unwrap();
+        assert!(g.expire(3 + 30_000), "stuck in revocation");
+        assert!(!g.members.contains_key("a") && g.members.contains_key("b"));
+    }
+
+    #[test]
+    fn regex_subscriptions_match_whole_names_and_bad_ones_are_refused() {
+        let (x, y) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let topics: BTreeMap<_, _> = [
+            ("orders".to_string(), (x, 1)),
+            ("orders-eu".to_string(), (y, 1)),
+            ("__consumer_offsets".to_string(), (uuid::Uuid::new_v4(), 1)),
+        ]
+        .into_iter()
+        .collect();
+        let mut g = ConsumerGroup::default();
+        let mut h = hb("a", 0, None);
+        h.subscribed = None;
+        h.subscribed_regex = Some("orders-.*|__.*".into());
+        let r = g.heartbeat(h, &topics, 0, CFG).unwrap();
+        assert_eq!(r.assignment, Some([(y, 0)].into_iter().collect()));
+        let mut bad = hb("b", 0, None);
+        bad.subscribed_regex = Some("(unclosed".into());
+        assert_eq!(
+            g.heartbeat(bad, &topics, 1, CFG),
+            Err(ResponseError::InvalidRegularExpression)
+        );
     }
 }

@@ -154,6 +154,8 @@ impl Group {
                     protocols: m.protocols.clone(),
                     session_timeout_ms: m.session_timeout_ms,
                 }),
+                subscribed_regex: None,
+                revoke_deadline_ms: None,
             });
         }
         tracing::info!(group = %self.id, members = converted.len(), "classic group upgraded to the consumer protocol");
@@ -294,6 +296,8 @@ impl Group {
                     owned: BTreeSet::new(),
                     session_deadline_ms: 0,
                     classic: None,
+                    subscribed_regex: None,
+                    revoke_deadline_ms: None,
                 },
             );
         }
@@ -320,6 +324,13 @@ impl Group {
             return failed_join(ResponseError::UnknownMemberId, &id);
         };
         m.assigned = free;
+        let target = c.target.get(&id).cloned().unwrap_or_default();
+        if let Some(m) = c.members.get_mut(&id) {
+            m.watch_revocation(&target, now_ms);
+        }
+        let Some(m) = c.members.get_mut(&id) else {
+            return failed_join(ResponseError::UnknownMemberId, &id);
+        };
         m.previous_epoch = m.epoch;
         m.epoch = epoch;
         JoinResult {
@@ -386,6 +397,9 @@ impl Group {
         let m = &c.members[member_id];
         let must_give_up = !m.owned.is_subset(&target);
         let can_take = c.free_target(member_id) != m.assigned;
+        if let Some(m) = c.members.get_mut(member_id) {
+            m.watch_revocation(&target, now_ms);
+        }
         if must_give_up || can_take {
             return Err(ResponseError::RebalanceInProgress);
         }

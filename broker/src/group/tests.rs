@@ -311,6 +311,7 @@ fn disabled_migration_refuses_both_directions() {
         client_host: "/127.0.0.1".into(),
         rebalance_timeout_ms: 30_000,
         subscribed: Some(vec!["t".into()]),
+        subscribed_regex: None,
         server_assignor: None,
         owned: None,
     };

@@ -61,6 +61,12 @@ pub fn handle(
                                 .map(|t| TopicName(str_bytes(t.clone())))
                                 .collect(),
                         )
+                        .with_subscribed_topic_regex(
+                            m.subscribed_regex
+                                .as_ref()
+                                .map(|r| str_bytes(r.source.clone())),
+                        )
+                        .with_member_type(if m.classic.is_some() { 0 } else { 1 })
                         .with_assignment(assignment(&image, &m.assigned))
                         .with_target_assignment(assignment(
                             &image,

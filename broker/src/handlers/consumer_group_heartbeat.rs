@@ -28,17 +28,6 @@ pub fn handle(
     if group_id.is_empty() {
         return fail(ResponseError::InvalidGroupId, "group id is empty");
     }
-    // librdkafka sends an empty regex alongside topic names: that means "none".
-    if request
-        .subscribed_topic_regex
-        .as_ref()
-        .is_some_and(|r| !r.is_empty())
-    {
-        return fail(
-            ResponseError::InvalidRequest,
-            "subscription by regular expression is not supported yet",
-        );
-    }
     // v0: the coordinator names new members; v1+: the client does (KIP-1082).
     let member_id = if request.member_id.is_empty() && request.member_epoch == 0 && version == 0 {
         uuid::Uuid::new_v4().to_string()
@@ -58,6 +47,10 @@ pub fn handle(
             .subscribed_topic_names
             .as_ref()
             .map(|ts| ts.iter().map(|t| t.0.to_string()).collect()),
+        subscribed_regex: request
+            .subscribed_topic_regex
+            .as_ref()
+            .map(|s| s.to_string()),
         server_assignor: request.server_assignor.as_ref().map(|s| s.to_string()),
         owned: request.topic_partitions.as_ref().map(|tps| {
             tps.iter()
