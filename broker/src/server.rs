@@ -12,8 +12,14 @@ use tokio_util::task::TaskTracker;
 use crate::connection;
 use crate::Broker;
 
+/// How long a shutdown waits for connections to finish the request they are
+/// in. A produce waiting for acks=all may wait its whole timeout (30 s by
+/// default in clients); a process manager's kill should not beat us to it.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts connections on `listener` until `shutdown` is cancelled; then waits
-/// for open connections to finish the request they are in.
+/// (at most `DRAIN_TIMEOUT`) for open connections to finish the request they
+/// are in.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: CancellationToken) {
     let permits = Arc::new(Semaphore::new(broker.config.connections_max));
     let tracker = TaskTracker::new();
@@ -48,5 +54,13 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancell
         }
     }
     tracker.close();
-    tracker.wait().await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = tracker.len(),
+            "requests still in flight after {DRAIN_TIMEOUT:?}; closing their connections"
+        );
+    }
 }

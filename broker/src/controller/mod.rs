@@ -430,7 +430,17 @@ impl Controller {
             let hb = self.own_heartbeat();
             let remaining = deadline - tokio::time::Instant::now();
             match tokio::time::timeout(remaining, self.heartbeat(hb)).await {
-                Ok(Ok(r)) if r.fenced || !r.registered => return,
+                Ok(Ok(r)) if r.fenced || !r.registered => {
+                    // The leader applied the fence; this node's replicas
+                    // only step down once the local image has it too.
+                    let mut images = self.subscribe();
+                    let id = self.node_id();
+                    let applied = images.wait_for(|i| i.brokers.get(&id).is_none_or(|b| b.fenced));
+                    if tokio::time::timeout_at(deadline, applied).await.is_err() {
+                        tracing::warn!("controlled shutdown: the fence did not reach this node's image in time");
+                    }
+                    return;
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::debug!(error = %e, "controlled shutdown heartbeat failed"),
                 Err(_) => break,

@@ -73,6 +73,12 @@ pub async fn run(broker: Arc<Broker>, shutdown: CancellationToken) {
     for token in fetchers.values() {
         token.cancel();
     }
+    // The image that fenced this node for a controlled shutdown may land as
+    // the shutdown starts: apply it, so leaderships this node lost end their
+    // waiting acks=all produces now (NOT_LEADER_OR_FOLLOWER) rather than at
+    // their timeout.
+    let image = images.borrow_and_update().clone();
+    broker.replicas.sync(&image);
 }
 
 /// The partitions this node follows from `leader`.
