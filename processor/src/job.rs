@@ -117,6 +117,19 @@ impl KeyColumn {
 /// A rendered result row: the output value and the row's ORDER BY values.
 type Rendered = (Vec<u8>, Vec<Value>);
 
+/// Where one input record goes when the aggregation runs as `count` shards (the partitions
+/// of a repartition topic), from [`Job::route`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    /// The shards its rows' group keys fall in, ascending, never empty: a record whose rows
+    /// were all filtered out, or that fails, goes to shard 0 alone, so exactly one shard
+    /// counts it and applies `on_error`. The first is the primary copy.
+    pub shards: Vec<u32>,
+    /// Its event time, which moves its partition's clock in every shard (`None` when it
+    /// cannot be computed).
+    pub event_time: Option<i64>,
+}
+
 /// A running job instance.
 pub struct Job {
     plan: Plan,
@@ -194,21 +207,23 @@ impl Job {
         Ok(job)
     }
 
-    /// Keep only the keys of shard `index` of `count` (every instance reads all input): models
-    /// the state split a repartition topic gives, so parallel instances can be tested alone.
+    /// Keep only the keys of shard `index` of `count`: one partition of a repartitioned
+    /// aggregation, fed the records [`Job::route`] sends it (or, in tests, every record).
     pub fn with_shard(mut self, index: u64, count: u64) -> Job {
         self.shard = (count > 1).then_some((index, count.max(1)));
         self
     }
 
     /// Declare the input partitions this instance owns: each holds the watermark back until it
-    /// has data or goes idle.
+    /// has data or goes idle. Each starts a new idle period at the current wall clock (this
+    /// instance could not see their data before), so call [`Job::advance`] first.
     pub fn assign_partitions(&mut self, partitions: &[i32]) {
         for p in partitions {
-            self.clocks.entry(*p).or_insert(PartitionClock {
+            let clock = self.clocks.entry(*p).or_insert(PartitionClock {
                 max_event_time: None,
                 last_seen: self.now,
             });
+            clock.last_seen = clock.last_seen.max(self.now);
         }
         self.clocks.retain(|p, _| partitions.contains(p));
     }
@@ -228,8 +243,20 @@ impl Job {
 
     /// Process one input record.
     pub fn process(&mut self, record: &Record) -> Result<Vec<Output>, ProcessorError> {
+        self.process_routed(record, true)
+    }
+
+    /// Process one copy of a record [`Job::route`] sent to several shards: only the
+    /// `primary` copy counts in `records_in`.
+    pub fn process_routed(
+        &mut self,
+        record: &Record,
+        primary: bool,
+    ) -> Result<Vec<Output>, ProcessorError> {
         let mut out = Vec::new();
-        self.stats.records_in += 1;
+        if primary {
+            self.stats.records_in += 1;
+        }
         let event_time = match self.event_time(record) {
             Ok(t) => t,
             Err(e) => {
@@ -251,7 +278,10 @@ impl Job {
                 .as_ref()
                 .is_some_and(|s| s.is_late(event_time, self.closed_wm));
         if late {
-            self.late(record, &mut out);
+            // A late record reaches every shard its rows fall in; one of them reports it.
+            if self.first_shard_of(&rows) {
+                self.late(record, &mut out);
+            }
         } else {
             for r in rows.outs.drain(..) {
                 if self.in_shard(r.key.as_deref().unwrap_or_default()) {
@@ -266,9 +296,59 @@ impl Job {
         Ok(out)
     }
 
+    /// The routing step of a repartitioned aggregation: which of `count` shards need this
+    /// record (each then runs it through its own `with_shard` instance). Touches no state and
+    /// no counters.
+    pub fn route(&mut self, record: &Record, count: u32) -> Route {
+        let count = count.max(1);
+        let Ok(event_time) = self.event_time(record) else {
+            return Route {
+                shards: vec![0],
+                event_time: None,
+            };
+        };
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.clear();
+        let expanded = self.expand(record, &self.plan.ops, None, &mut rows);
+        let mut shards = Vec::new();
+        if expanded.is_ok() {
+            let mut k0 = 0;
+            for &(k1, _, _) in &rows.aggs {
+                let shard = (stable_hash(&rows.keys[k0..k1]) % u64::from(count)) as u32;
+                k0 = k1;
+                if let Err(at) = shards.binary_search(&shard) {
+                    shards.insert(at, shard);
+                }
+            }
+        }
+        self.rows = rows;
+        if shards.is_empty() {
+            shards.push(0);
+        }
+        Route {
+            shards,
+            event_time: Some(event_time),
+        }
+    }
+
+    /// A partition's clock moved to `event_time` without a record for this instance (a
+    /// watermark marker from the routing step): closes what the new watermark allows.
+    pub fn observe_time(&mut self, partition: i32, event_time: i64) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.observe(partition, event_time, &mut out);
+        out
+    }
+
     /// Move the wall clock: closes processing-time windows, and event-time windows held back by
     /// partitions that went idle.
     pub fn advance(&mut self, now_ms: i64) -> Vec<Output> {
+        if self.now == 0 {
+            // The first wall-clock reading: partitions assigned before it start their idle
+            // period now, not at the epoch.
+            for c in self.clocks.values_mut() {
+                c.last_seen = c.last_seen.max(now_ms);
+            }
+        }
         self.now = self.now.max(now_ms);
         let mut out = Vec::new();
         if let Some(wm) = self.current_watermark() {
@@ -416,6 +496,20 @@ impl Job {
             }
         }
         Ok(())
+    }
+
+    /// Whether this instance is the lowest shard any of `rows` falls in.
+    fn first_shard_of(&self, rows: &Rows) -> bool {
+        let Some((i, n)) = self.shard else {
+            return true;
+        };
+        let mut k0 = 0;
+        let mut first = u64::MAX;
+        for &(k1, _, _) in &rows.aggs {
+            first = first.min(stable_hash(&rows.keys[k0..k1]) % n);
+            k0 = k1;
+        }
+        first == i
     }
 
     fn in_shard(&self, key: &[u8]) -> bool {
@@ -668,5 +762,69 @@ impl Job {
             offset: -1,
             reason: format!("result row: {e}"),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDS: &str = "CREATE JOB wc AS INSERT INTO out
+SELECT word, count(*) AS n
+FROM lines, unnest(split(value, ' ')) AS word
+WHERE value <> 'skip me'
+GROUP BY word, tumble(interval '10 seconds');";
+
+    #[test]
+    fn route_names_each_shard_once_and_sends_the_rest_to_shard_zero() {
+        let mut router = Job::from_sql(WORDS).expect("compile");
+        let many = router.route(&Record::text(0, 0, 5, "a b c d e f g h a b"), 3);
+        assert_eq!(many.event_time, Some(5));
+        assert!(many.shards.windows(2).all(|w| w[0] < w[1]), "{many:?}");
+        assert!(
+            many.shards.len() > 1,
+            "ten words over three shards: {many:?}"
+        );
+        let filtered = router.route(&Record::text(0, 1, 6, "skip me"), 3);
+        assert_eq!(filtered.shards, vec![0]);
+        assert_eq!(filtered.event_time, Some(6));
+        let one = router.route(&Record::text(0, 2, 7, "x x x"), 1);
+        assert_eq!(one.shards, vec![0]);
+        assert_eq!(router.stats().records_in, 0, "routing counts nothing");
+    }
+
+    #[test]
+    fn assigned_partitions_without_data_hold_windows_back_from_the_first_advance() {
+        let mut job = Job::from_sql(WORDS).expect("compile");
+        job.assign_partitions(&[0, 1]);
+        let wall = 1_800_000_000_000;
+        assert!(job.advance(wall).is_empty());
+        let mut out = job
+            .process(&Record::text(0, 0, 1_000, "a"))
+            .expect("process");
+        out.extend(
+            job.process(&Record::text(0, 1, 50_000, "b"))
+                .expect("process"),
+        );
+        out.extend(job.advance(wall + 1_000));
+        assert!(out.is_empty(), "partition 1 has no data yet: {out:?}");
+        assert_eq!(job.watermark(), None);
+        // Idle for the whole timeout: it stops holding the window back.
+        let out = job.advance(wall + 31_000);
+        assert_eq!(out.len(), 1, "{out:?}");
+    }
+
+    #[test]
+    fn a_record_that_fails_goes_to_shard_zero_only() {
+        let sql = "CREATE JOB j AS INSERT INTO o
+SELECT json_value(value, '$.a') AS a, count(*) AS n FROM t
+GROUP BY json_value(value, '$.a'), tumble(interval '1 second');";
+        let mut router = Job::from_sql(sql).expect("compile");
+        let bad = Record {
+            value: Some(vec![0xff, 0xfe]),
+            ..Record::text(0, 0, 1, "")
+        };
+        let r = router.route(&bad, 4);
+        assert_eq!(r.shards, vec![0]);
     }
 }

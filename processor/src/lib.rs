@@ -44,7 +44,7 @@ pub mod window;
 pub use aggregate::{AggKind, AggSpec};
 pub use builder::Pipeline;
 pub use error::{ProcessorError, RecordError};
-pub use job::{ErrorSample, Job, JobStats};
+pub use job::{ErrorSample, Job, JobStats, Route};
 pub use plan::{EmitMode, JobOptions, OnError, Plan, TimeMode};
 pub use record::{ChangelogEntry, DeadLetter, Output, OutputRecord, Record};
 pub use sql::compile;

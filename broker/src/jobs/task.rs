@@ -1,12 +1,16 @@
 //! [`JobTask`]: runs one job. It consumes the input topic as consumer group
 //! `_job.NAME` through the client crate, connected to this node's own
 //! advertised listener (so the group's lag shows in the usual tools), feeds
-//! the records to a [`Job`], and every commit interval writes results, then
+//! the records to the job, and every commit interval writes results, then
 //! the changelog (with the input positions it reflects) to the compacted
 //! topic `_job.NAME.state`, then commits the input offsets: at-least-once.
 //!
-//! On start the state is rebuilt from `_job.NAME.state`; input records below
-//! the positions stored there are already in the state and are skipped, so a
+//! A stateless job is one unsplit instance per member. An aggregation is split
+//! into shards over `_job.NAME.repartition` (see `shard`): the same group also
+//! consumes that topic, so the group protocol spreads both the input partitions
+//! and the shards over the members, and a shard that moves is rebuilt from its
+//! changelog partition by its new owner. Input records below the positions
+//! stored in the changelog are already in the state and are skipped, so a
 //! crash between the changelog write and the offset commit does not count
 //! them twice. A crash after results were written but before the changelog
 //! repeats whole results.
@@ -18,19 +22,21 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use millrace_client::{
-    Client, Consumer, ConsumerConfig, DeliveryFuture, FetchOptions, GroupConsumer,
-    GroupConsumerConfig, OffsetReset, OffsetSpec, Producer, ProducerConfig, ProducerRecord,
-    StartOffset,
+    Client, DeliveryFuture, GroupConsumer, GroupConsumerConfig, OffsetReset, OffsetSpec, Producer,
+    ProducerConfig, ProducerRecord,
 };
-use millrace_processor::{ChangelogEntry, Job, Output, OutputRecord, Plan, ProcessorError, Record};
+use millrace_processor::plan::Stage;
+use millrace_processor::{JobStats, Output, OutputRecord, Plan, ProcessorError};
 use tokio_util::sync::CancellationToken;
 
+use super::shard::{input_record, Router, Shard};
 use super::status::{JobState, StatusBoard};
 use crate::topics::NewTopic;
 use crate::{now_ms, Broker};
 
-/// Changelog key holding the input positions the state reflects.
-const OFFSETS_KEY: &[u8] = b"\0\0millrace.input-offsets";
+/// Committed positions by (topic, partition).
+type Offsets = BTreeMap<(String, i32), i64>;
+
 /// How often results, changelog and offsets are written.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest wait for LeaveGroup when a job is paused or deleted.
@@ -43,6 +49,11 @@ const RETRY_DELAY: Duration = Duration::from_secs(3);
 /// The consumer group of job `name`.
 pub fn group_id(name: &str) -> String {
     format!("_job.{name}")
+}
+
+/// The repartition topic of job `name` (aggregations).
+pub fn repartition_topic(name: &str) -> String {
+    format!("_job.{name}.repartition")
 }
 
 /// The changelog topic of job `name`.
@@ -161,7 +172,13 @@ impl JobTask {
         let state = state_topic(&self.name);
         self.ensure_topic(&plan.sink, None, plan.compacted_output())
             .await?;
-        self.ensure_topic(&state, Some(1), true).await?;
+        let shard_count = self.shard_count(&plan);
+        if let Some(n) = shard_count {
+            let topic = repartition_topic(&self.name);
+            self.ensure_topic(&topic, Some(n as i32), false).await?;
+        }
+        self.ensure_topic(&state, Some(shard_count.unwrap_or(1) as i32), true)
+            .await?;
         if let Some(late) = &plan.options.late_topic {
             self.ensure_topic(late, None, false).await?;
         }
@@ -173,8 +190,34 @@ impl JobTask {
                 .with_context(|| format!("cannot connect to {bootstrap}"))?,
         );
         let producer = Producer::new(client.clone(), ProducerConfig::default()).await?;
-        let (job, restored) = restore(&client, plan.clone(), &state).await?;
-        let rated_counts = (job.stats().records_in, job.stats().records_out);
+        let source_partitions = self
+            .broker
+            .controller
+            .image()
+            .topic(&plan.source)
+            .map_or(1, |t| t.partitions);
+        let mut run = Run {
+            plan: plan.clone(),
+            router: None,
+            shards: BTreeMap::new(),
+            source_partitions,
+            generation: -1,
+            partitions: Vec::new(),
+            state: state.clone(),
+            last_positions: None,
+            rated_at: Instant::now(),
+            rated_counts: (0, 0),
+        };
+        let mut topics = vec![plan.source.as_str()];
+        let repartition = repartition_topic(&self.name);
+        if let Some(count) = shard_count {
+            run.router = Some(Router::new(plan.clone(), repartition.clone(), count));
+            topics.push(&repartition);
+        } else {
+            let shard = Shard::restore(&client, plan.clone(), &state, 0, 1).await?;
+            run.shards.insert(0, shard);
+        }
+        run.rated_counts = run.counts();
         let mut config = GroupConsumerConfig::new(group_id(&self.name));
         // Static: a restarted node takes its partitions back at once instead
         // of waiting out the dead member's session.
@@ -186,19 +229,7 @@ impl JobTask {
         config.reset = OffsetReset::Earliest;
         config.fetch.max_wait_ms = 200;
         let mut consumer = GroupConsumer::new(client.clone(), config)?;
-        consumer.subscribe(&[&plan.source])?;
-        let mut run = Run {
-            plan,
-            job,
-            restored,
-            pending: Vec::new(),
-            generation: -1,
-            partitions: Vec::new(),
-            state,
-            last_positions: None,
-            rated_at: Instant::now(),
-            rated_counts,
-        };
+        consumer.subscribe(&topics)?;
         self.set(|s| s.state = JobState::Running);
         let result = self
             .consume(&client, &producer, &mut consumer, &mut run)
@@ -227,7 +258,7 @@ impl JobTask {
 
     async fn consume(
         &self,
-        client: &Client,
+        client: &Arc<Client>,
         producer: &Producer,
         consumer: &mut GroupConsumer,
         run: &mut Run,
@@ -250,49 +281,38 @@ impl JobTask {
             };
             if consumer.generation_id() != run.generation {
                 run.generation = consumer.generation_id();
-                run.partitions = consumer
-                    .assignment()
-                    .iter()
-                    .filter(|(t, _)| *t == run.plan.source)
-                    .map(|(_, p)| p)
-                    .collect();
-                run.job.assign_partitions(&run.partitions);
+                self.assign(client, consumer, run).await?;
             }
             for r in records {
-                if *r.topic != *run.plan.source
-                    || run
-                        .restored
-                        .get(&r.partition)
-                        .is_some_and(|o| r.offset < *o)
-                {
-                    continue;
+                if *r.topic == *run.plan.source {
+                    let record = input_record(r);
+                    match &mut run.router {
+                        Some(router) => router.route(producer, &record).await?,
+                        None => {
+                            if let Some(shard) = run.shards.get_mut(&0) {
+                                shard.process(&record, true).map_err(Stop::Poison)?;
+                            }
+                        }
+                    }
+                } else if let Some(shard) = run.shards.get_mut(&r.partition) {
+                    if run.router.as_ref().is_some_and(|x| *x.topic == *r.topic) {
+                        shard.process_routed(r).map_err(Stop::Poison)?;
+                    }
                 }
-                let rec = Record {
-                    partition: r.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp_ms,
-                    key: r.key.map(|b| b.to_vec()),
-                    value: r.value.map(|b| b.to_vec()),
-                    headers: r
-                        .headers
-                        .into_iter()
-                        .map(|(k, v)| (k, v.map(|b| b.to_vec())))
-                        .collect(),
-                };
-                let out = run.job.process(&rec).map_err(Stop::Poison)?;
-                run.pending.extend(out);
             }
             if last_commit.elapsed() >= COMMIT_INTERVAL {
                 // With nothing read, only the wall clock moved: write when it
                 // closes windows (idle partitions, processing time) or rarely.
                 let idle = run.last_positions.as_ref() == Some(&consumer.positions())
-                    && run.pending.is_empty()
                     && last_write.elapsed() < IDLE_WRITE_INTERVAL;
+                let mut pending = false;
                 if idle {
-                    let closed = run.job.advance(now_ms());
-                    run.pending.extend(closed);
+                    for shard in run.shards.values_mut() {
+                        shard.advance(now_ms());
+                        pending |= shard.has_pending();
+                    }
                 }
-                if !idle || !run.pending.is_empty() {
+                if !idle || pending {
                     self.commit(client, producer, consumer, run).await?;
                     run.last_positions = Some(consumer.positions());
                     last_write = Instant::now();
@@ -302,7 +322,48 @@ impl JobTask {
         }
     }
 
-    /// Results, then changelog with positions, then input offsets.
+    /// A new generation: the input partitions to read (and route), and the shards to keep.
+    async fn assign(
+        &self,
+        client: &Arc<Client>,
+        consumer: &GroupConsumer,
+        run: &mut Run,
+    ) -> Result<(), Stop> {
+        let owned = |topic: &str| -> Vec<i32> {
+            consumer
+                .assignment()
+                .iter()
+                .filter(|(t, _)| *t == topic)
+                .map(|(_, p)| p)
+                .collect()
+        };
+        run.partitions = owned(&run.plan.source);
+        let Some(router) = &run.router else {
+            if let Some(shard) = run.shards.get_mut(&0) {
+                shard.assign_partitions(&run.partitions, now_ms());
+            }
+            return Ok(());
+        };
+        // A shard that moved away is dropped without a last write: its new owner
+        // restores it from the changelog and replays the rest of its input.
+        let shards = owned(&router.topic);
+        let count = router.count;
+        run.shards.retain(|p, _| shards.contains(p));
+        let sources: Vec<i32> = (0..run.source_partitions as i32).collect();
+        for p in shards {
+            if run.shards.contains_key(&p) {
+                continue;
+            }
+            let mut shard = Shard::restore(client, run.plan.clone(), &run.state, p, count).await?;
+            shard.assign_partitions(&sources, now_ms());
+            run.shards.insert(p, shard);
+        }
+        tracing::info!(job = %self.name, input = ?run.partitions, shards = ?run.shards.keys().collect::<Vec<_>>(), "job assignment");
+        Ok(())
+    }
+
+    /// Routed input acknowledged, then per shard results, then its changelog with
+    /// positions; then the input (and repartition) offsets.
     async fn commit(
         &self,
         client: &Client,
@@ -310,97 +371,93 @@ impl JobTask {
         consumer: &mut GroupConsumer,
         run: &mut Run,
     ) -> Result<(), Stop> {
-        let positions: BTreeMap<i32, i64> = consumer
-            .positions()
-            .into_iter()
-            .filter(|((t, _), _)| *t == run.plan.source)
-            .map(|((_, p), o)| (p, o))
-            .collect();
-        let advanced = run.job.advance(now_ms());
-        run.pending.extend(advanced);
-        let (flushed, mut changelog) = run.job.flush();
+        let offsets: Offsets = consumer.positions();
+        if let Some(router) = &mut run.router {
+            router.finish_round(producer).await?;
+        }
         let mut deliveries: Vec<DeliveryFuture> = Vec::new();
-        for out in std::mem::take(&mut run.pending)
-            .into_iter()
-            .chain(flushed.into_iter().map(Output::Result))
-        {
-            let (topic, r) = match out {
-                Output::Result(r) => (run.plan.sink.as_str(), r),
-                Output::Late(r) => match &run.plan.options.late_topic {
-                    Some(t) => (t.as_str(), r),
-                    None => continue,
-                },
-                Output::DeadLetter(d) => {
-                    let topic = dead_letter_topic(&self.name);
-                    self.ensure_topic(&topic, Some(1), false).await?;
-                    let record = dead_letter_record(d);
-                    deliveries.push(producer.send_record(&topic, None, record).await?);
-                    continue;
-                }
-            };
-            deliveries.push(
-                producer
-                    .send_record(topic, None, producer_record(r))
-                    .await?,
-            );
+        let mut changelogs = Vec::new();
+        for shard in run.shards.values_mut() {
+            let (outputs, changelog) = shard.flush(now_ms())?;
+            changelogs.push((shard.partition, changelog));
+            for out in outputs {
+                let (topic, r) = match out {
+                    Output::Result(r) => (run.plan.sink.as_str(), r),
+                    Output::Late(r) => match &run.plan.options.late_topic {
+                        Some(t) => (t.as_str(), r),
+                        None => continue,
+                    },
+                    Output::DeadLetter(d) => {
+                        let topic = dead_letter_topic(&self.name);
+                        self.ensure_topic(&topic, Some(1), false).await?;
+                        let record = dead_letter_record(d);
+                        deliveries.push(producer.send_record(&topic, None, record).await?);
+                        continue;
+                    }
+                };
+                deliveries.push(
+                    producer
+                        .send_record(topic, None, producer_record(r))
+                        .await?,
+                );
+            }
         }
         for d in deliveries.drain(..) {
             d.await.context("writing results")?;
         }
-        changelog.push(ChangelogEntry {
-            key: OFFSETS_KEY.to_vec(),
-            value: Some(serde_json::to_vec(&positions).context("encoding positions")?),
-        });
-        for e in changelog {
-            let record = ProducerRecord {
-                key: Some(Bytes::from(e.key)),
-                value: e.value.map(Bytes::from),
-                timestamp_ms: now_ms(),
-                headers: Vec::new(),
-            };
-            deliveries.push(producer.send_record(&run.state, Some(0), record).await?);
+        for (partition, changelog) in changelogs {
+            for e in changelog {
+                let record = ProducerRecord {
+                    key: Some(Bytes::from(e.key)),
+                    value: e.value.map(Bytes::from),
+                    timestamp_ms: now_ms(),
+                    headers: Vec::new(),
+                };
+                deliveries.push(
+                    producer
+                        .send_record(&run.state, Some(partition), record)
+                        .await?,
+                );
+            }
         }
         for d in deliveries {
             d.await.context("writing the changelog")?;
         }
-        let offsets = positions
-            .iter()
-            .map(|(p, o)| ((run.plan.source.clone(), *p), *o))
-            .collect();
         if let Err(e) = consumer.commit_offsets(&offsets).await {
             tracing::debug!(job = %self.name, error = %e, "offset commit failed; the changelog holds the positions");
         }
         let mut lag = 0;
-        for (p, o) in &positions {
-            if let Ok(end) = client
-                .list_offsets(&run.plan.source, *p, OffsetSpec::Latest)
-                .await
-            {
+        for ((topic, p), o) in &offsets {
+            if *topic != run.plan.source {
+                continue;
+            }
+            if let Ok(end) = client.list_offsets(topic, *p, OffsetSpec::Latest).await {
                 lag += (end.offset - o).max(0);
             }
         }
-        let stats = run.job.stats().clone();
+        let (records_in, records_out) = run.counts();
         let secs = run.rated_at.elapsed().as_secs_f64().max(0.001);
         let rate = |now: u64, before: u64| {
             (now.saturating_sub(before) as f64 / secs * 10.0).round() / 10.0
         };
         let (in_rate, out_rate) = (
-            rate(stats.records_in, run.rated_counts.0),
-            rate(stats.records_out, run.rated_counts.1),
+            rate(records_in, run.rated_counts.0),
+            rate(records_out, run.rated_counts.1),
         );
         run.rated_at = Instant::now();
-        run.rated_counts = (stats.records_in, stats.records_out);
-        let watermark = run.job.watermark();
+        run.rated_counts = (records_in, records_out);
+        let stats: Vec<JobStats> = run.shards.values().map(|s| s.job.stats().clone()).collect();
+        let watermark = run.shards.values().filter_map(|s| s.job.watermark()).min();
         let partitions = run.partitions.clone();
         self.set(|s| {
             s.state = JobState::Running;
-            s.records_in = stats.records_in;
-            s.records_out = stats.records_out;
+            s.records_in = records_in;
+            s.records_out = records_out;
             s.records_in_per_sec = in_rate;
             s.records_out_per_sec = out_rate;
-            s.late_dropped = stats.late_dropped;
-            s.errors = stats.errors;
-            if let Some(e) = &stats.last_error {
+            s.late_dropped = stats.iter().map(|x| x.late_dropped).sum();
+            s.errors = stats.iter().map(|x| x.errors).sum();
+            if let Some(e) = stats.iter().find_map(|x| x.last_error.as_ref()) {
                 s.last_error = Some(format!(
                     "partition {} offset {}: {}",
                     e.partition, e.offset, e.reason
@@ -411,6 +468,26 @@ impl JobTask {
             s.lag = lag;
         });
         Ok(())
+    }
+
+    /// How many shards an aggregation's state is split into (`None`: a stateless job,
+    /// one unsplit instance per member). Fixed once the job's topics exist.
+    fn shard_count(&self, plan: &Plan) -> Option<u32> {
+        let Stage::Aggregate(a) = &plan.stage else {
+            return None;
+        };
+        let image = self.broker.controller.image();
+        let existing = image
+            .topic(&state_topic(&self.name))
+            .or_else(|| image.topic(&repartition_topic(&self.name)));
+        if let Some(t) = existing {
+            return Some(t.partitions.max(1));
+        }
+        // Per-window top-N ranks all keys of a window together: one shard.
+        if a.limit.is_some() || !a.order_by.is_empty() {
+            return Some(1);
+        }
+        Some(image.topic(&plan.source).map_or(1, |t| t.partitions.max(1)))
     }
 
     /// Creates a topic the job writes unless it exists.
@@ -445,18 +522,29 @@ impl JobTask {
 /// The state of one run of a job.
 struct Run {
     plan: Plan,
-    job: Job,
-    /// Input positions the restored state already reflects.
-    restored: BTreeMap<i32, i64>,
-    pending: Vec<Output>,
+    /// Aggregations: the routing step over the input partitions this member owns.
+    router: Option<Router>,
+    /// The state shards this member owns (a stateless job: shard 0 alone).
+    shards: BTreeMap<i32, Shard>,
+    source_partitions: u32,
     generation: i32,
+    /// Input partitions this member owns.
     partitions: Vec<i32>,
     state: String,
     /// When and at which (in, out) counts the rates were last taken.
     rated_at: Instant,
     rated_counts: (u64, u64),
     /// Group positions at the last write, to skip writes while idle.
-    last_positions: Option<BTreeMap<(String, i32), i64>>,
+    last_positions: Option<Offsets>,
+}
+
+impl Run {
+    /// Records in and out over the shards this member owns.
+    fn counts(&self) -> (u64, u64) {
+        self.shards.values().fold((0, 0), |(i, o), s| {
+            (i + s.job.stats().records_in, o + s.job.stats().records_out)
+        })
+    }
 }
 
 fn producer_record(r: OutputRecord) -> ProducerRecord {
@@ -468,62 +556,10 @@ fn producer_record(r: OutputRecord) -> ProducerRecord {
     }
 }
 
-/// Reads the changelog topic to its end: the job's state and the input positions it reflects.
-async fn restore(
-    client: &Arc<Client>,
-    plan: Plan,
-    topic: &str,
-) -> Result<(Job, BTreeMap<i32, i64>), Stop> {
-    let end = client
-        .list_offsets(topic, 0, OffsetSpec::Latest)
-        .await?
-        .offset;
-    let mut entries = Vec::new();
-    let mut positions = BTreeMap::new();
-    if end > 0 {
-        let mut c = Consumer::new(
-            client.clone(),
-            ConsumerConfig {
-                fetch: FetchOptions {
-                    max_wait_ms: 100,
-                    ..FetchOptions::default()
-                },
-                reset: OffsetReset::Earliest,
-            },
-        );
-        c.assign_all(topic, StartOffset::Earliest).await?;
-        loop {
-            let at = c.positions().map(|(_, _, o)| o).min().unwrap_or(end);
-            if at >= end {
-                break;
-            }
-            for r in c.poll().await? {
-                if r.offset >= end {
-                    continue;
-                }
-                let key = r.key.map(|k| k.to_vec()).unwrap_or_default();
-                if key == OFFSETS_KEY {
-                    if let Some(v) = r.value {
-                        positions = serde_json::from_slice(&v).context("bad stored positions")?;
-                    }
-                    continue;
-                }
-                entries.push(ChangelogEntry {
-                    key,
-                    value: r.value.map(|v| v.to_vec()),
-                });
-            }
-        }
-    }
-    let n = entries.len();
-    let job = Job::restore(plan, entries).map_err(|e| Stop::Other(e.into()))?;
-    tracing::info!(topic, entries = n, ?positions, "job state restored");
-    Ok((job, positions))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use millrace_processor::Record;
 
     #[test]
     fn dead_letters_keep_the_record_and_say_why() {

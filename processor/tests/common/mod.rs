@@ -105,5 +105,45 @@ pub fn assert_parallel_equal(plan: impl Fn() -> Plan, records: &[Record], finish
     }
     single.sort();
     union.sort();
-    assert_eq!(union, single);
+    assert_eq!(union, single, "3 shards reading every record");
+    let mut routed = run_routed(&plan, records, 3, finish);
+    routed.sort();
+    assert_eq!(routed, single, "3 shards fed through Job::route");
+}
+
+/// What the runtime does with a repartition topic of `count` partitions: a router job sends
+/// each record to the shards `Job::route` names, and its event time to every shard (the
+/// watermark marker), in record order. Returns the union of the shards' results.
+pub fn run_routed(
+    plan: &impl Fn() -> Plan,
+    records: &[Record],
+    count: u32,
+    finish: bool,
+) -> Vec<String> {
+    let mut router = Job::new(plan());
+    let mut shards: Vec<Job> = (0..count)
+        .map(|i| Job::new(plan()).with_shard(u64::from(i), u64::from(count)))
+        .collect();
+    let mut out = Vec::new();
+    for r in records {
+        let route = router.route(r, count);
+        for (i, s) in route.shards.iter().enumerate() {
+            let job = &mut shards[*s as usize];
+            out.extend(results(job.process_routed(r, i == 0).expect("process")));
+        }
+        if let Some(t) = route.event_time {
+            for s in shards.iter_mut() {
+                out.extend(results(s.observe_time(r.partition, t)));
+            }
+        }
+    }
+    for s in shards.iter_mut() {
+        if finish {
+            out.extend(results(s.finish()));
+        }
+        out.extend(s.flush().0.iter().map(line));
+    }
+    let counted: u64 = shards.iter().map(|s| s.stats().records_in).sum();
+    assert_eq!(counted, records.len() as u64, "every record counted once");
+    out
 }
