@@ -9,11 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use millrace_tests::clients::{bounded, create_topic, producer, topic_name, CALL_TIMEOUT};
+use millrace_tests::clients::{
+    admin, admin_opts, bounded, create_topic, producer, topic_name, CALL_TIMEOUT,
+};
 use millrace_tests::group::{
     is_split, wait_until, Commit, Consumed, GroupMember, KcatMember, BROKER_OVERRIDES,
 };
 use millrace_tests::BrokerProcess;
+use rdkafka::admin::NewPartitions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -148,6 +151,41 @@ async fn two_then_three_rdkafka_members_split_the_partitions() {
     let three = assignments(&[&a, &b, &c]);
     assert!(three.iter().all(|s| s.len() == 2), "2+2+2: {three:?}");
     for m in [a, b, c] {
+        let s = m.stop();
+        assert!(
+            s.errors.lock().unwrap().is_empty(),
+            "{:?}",
+            s.errors.lock().unwrap()
+        );
+    }
+}
+
+/// The leader notices new partitions and rejoins a stable group: its new assignment
+/// starts a rebalance, and the members split the grown topic.
+#[tokio::test]
+async fn added_partitions_are_assigned_after_the_leader_rejoins() {
+    let broker = start_broker();
+    let topic = topic_name("grow");
+    create_topic(&broker, &topic, 2).await;
+    let group = topic_name("g-grow");
+    let fast = [("topic.metadata.refresh.interval.ms", "500")];
+    let a = GroupMember::start(&broker, &group, &topic, Commit::Never, &fast);
+    let b = GroupMember::start(&broker, &group, &topic, Commit::Never, &fast);
+    wait_until("two members split 2 partitions", WAIT, || {
+        is_split(&assignments(&[&a, &b]), 2)
+    });
+    let admin = admin(&broker);
+    let grown = bounded(
+        "CreatePartitions",
+        admin.create_partitions([&NewPartitions::new(&topic, 4)], &admin_opts()),
+    )
+    .await
+    .expect("CreatePartitions request");
+    assert_eq!(grown, vec![Ok(topic.clone())]);
+    wait_until("two members split 4 partitions", WAIT, || {
+        is_split(&assignments(&[&a, &b]), 4)
+    });
+    for m in [a, b] {
         let s = m.stop();
         assert!(
             s.errors.lock().unwrap().is_empty(),

@@ -197,11 +197,18 @@ impl Group {
             }
         }
         let unchanged = member.protocols == req.protocols;
-        let is_leader = self.leader.as_deref() == Some(req.member_id.as_str());
         match self.state {
-            GroupState::CompletingRebalance | GroupState::Stable
-                if unchanged && !(is_leader && self.state == GroupState::Stable) =>
-            {
+            // Kafka rebalances when the leader of a stable group rejoins, so the leader
+            // can assign partitions its metadata newly shows. Here the leader gets the
+            // current generation back and its next SyncGroup rebalances only if the
+            // assignment it sends differs (see `sync`). kafka-python 3.0 drops a join
+            // that completed while no poll() waited on it and joins again: under
+            // Kafka's rule each of its leader's re-joins rebalanced the whole group,
+            // round after round, and the members never settled.
+            GroupState::CompletingRebalance | GroupState::Stable if unchanged => {
+                if let Some(m) = self.members.get_mut(&req.member_id) {
+                    m.refresh_session(now_ms);
+                }
                 JoinOutcome::Now(self.join_result_for(&req.member_id))
             }
             _ => self.rejoin(req, now_ms, cfg),
@@ -531,6 +538,7 @@ impl Group {
         generation: i32,
         assignments: Vec<(String, Bytes)>,
         now_ms: i64,
+        cfg: GroupConfig,
     ) -> SyncOutcome {
         let fail = |e: ResponseError| {
             SyncOutcome::Now(SyncResult {
@@ -543,7 +551,15 @@ impl Group {
         }
         match self.state {
             GroupState::PreparingRebalance => fail(ResponseError::RebalanceInProgress),
-            GroupState::Stable => SyncOutcome::Now(self.sync_result(member_id)),
+            GroupState::Stable => {
+                let leader = self.leader.as_deref() == Some(member_id);
+                if leader && !assignments.is_empty() && self.assignment_differs(assignments) {
+                    // The leader re-joined a stable group and assigned anew.
+                    self.prepare_rebalance(now_ms, cfg);
+                    return fail(ResponseError::RebalanceInProgress);
+                }
+                SyncOutcome::Now(self.sync_result(member_id))
+            }
             GroupState::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
                 if let Some(m) = self.members.get_mut(member_id) {
@@ -573,6 +589,16 @@ impl Group {
             }
             GroupState::Empty | GroupState::Dead => fail(ResponseError::UnknownMemberId),
         }
+    }
+
+    /// Whether `given` assigns any member something other than it has.
+    fn assignment_differs(&self, given: Vec<(String, Bytes)>) -> bool {
+        let given: HashMap<String, Bytes> = given.into_iter().collect();
+        self.members.values().any(|m| {
+            given
+                .get(&m.id)
+                .map_or(!m.assignment.is_empty(), |a| *a != m.assignment)
+        })
     }
 
     fn sync_result(&self, member_id: &str) -> SyncResult {

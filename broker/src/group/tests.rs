@@ -55,7 +55,7 @@ fn sync(
     assignments: Vec<(String, Bytes)>,
     t: i64,
 ) -> SyncOutcome {
-    g.sync(member, None, generation, assignments, t)
+    g.sync(member, None, generation, assignments, t, CFG)
 }
 
 fn sync_now(o: SyncOutcome) -> SyncResult {
@@ -89,6 +89,60 @@ fn one_member_joins_syncs_and_heartbeats() {
     assert_eq!(
         g.heartbeat("nobody", None, 1, 2),
         Err(ResponseError::UnknownMemberId)
+    );
+}
+
+/// Two members, stable at generation 2 with assignments "pa" and "pb"; returns their ids.
+fn stable_pair(g: &mut Group) -> (String, String) {
+    let a = now(join_new(g, 0));
+    sync_now(sync(g, &a.member_id, 1, vec![], 0));
+    let mut b_rx = waiting(join_new(g, 10));
+    now(g.join(req(&a.member_id, None), 12, CFG));
+    let b = b_rx.try_recv().unwrap();
+    let b_sync = sync(g, &b.member_id, 2, vec![], 13);
+    let assignments = vec![
+        (a.member_id.clone(), Bytes::from_static(b"pa")),
+        (b.member_id.clone(), Bytes::from_static(b"pb")),
+    ];
+    sync_now(sync(g, &a.member_id, 2, assignments, 14));
+    sync_now(b_sync);
+    assert_eq!(g.state, GroupState::Stable);
+    (a.member_id, b.member_id)
+}
+
+#[test]
+fn a_leader_rejoining_a_stable_group_with_the_same_assignment_keeps_the_generation() {
+    let mut g = Group::new("g");
+    let (a, b) = stable_pair(&mut g);
+    let again = now(g.join(req(&a, None), 20, CFG));
+    assert_eq!((again.error, again.generation), (0, 2));
+    assert_eq!(again.members.len(), 2, "the leader gets the member list");
+    assert_eq!(g.state, GroupState::Stable);
+    let same = vec![
+        (a.clone(), Bytes::from_static(b"pa")),
+        (b.clone(), Bytes::from_static(b"pb")),
+    ];
+    let s = sync_now(sync(&mut g, &a, 2, same, 21));
+    assert_eq!((s.error, s.assignment.as_ref()), (0, &b"pa"[..]));
+    assert_eq!(g.state, GroupState::Stable);
+    assert_eq!(g.heartbeat(&b, None, 2, 22), Ok(()));
+}
+
+#[test]
+fn a_leader_that_assigns_anew_in_a_stable_group_starts_a_rebalance() {
+    let mut g = Group::new("g");
+    let (a, b) = stable_pair(&mut g);
+    now(g.join(req(&a, None), 20, CFG));
+    let moved = vec![
+        (a.clone(), Bytes::from_static(b"pa+new")),
+        (b.clone(), Bytes::from_static(b"pb")),
+    ];
+    let s = sync_now(sync(&mut g, &a, 2, moved, 21));
+    assert_eq!(s.error, ResponseError::RebalanceInProgress.code());
+    assert_eq!(g.state, GroupState::PreparingRebalance);
+    assert_eq!(
+        g.heartbeat(&b, None, 2, 22),
+        Err(ResponseError::RebalanceInProgress)
     );
 }
 
@@ -192,7 +246,7 @@ fn static_member_restart_keeps_assignment_without_rebalance() {
     assert_ne!(a2.member_id, a.member_id);
     assert_eq!(g.state, GroupState::Stable);
     assert_eq!(
-        sync_now(g.sync(&a2.member_id, Some("i1"), 1, vec![], 6))
+        sync_now(g.sync(&a2.member_id, Some("i1"), 1, vec![], 6, CFG))
             .assignment
             .as_ref(),
         b"x"

@@ -72,6 +72,7 @@ pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) ->
             request.generation_id,
             assignments,
             now_ms(),
+            coordinator.cfg,
         );
         let write = coordinator.persist_if_changed(broker, g);
         (outcome, wait_ms, write)
