@@ -128,7 +128,9 @@ impl Node {
             self.broker.clone(),
             shutdown.clone(),
         ));
-        tracker.spawn(crate::jobs::JobRuntime::new(self.broker.clone()).run(shutdown.clone()));
+        if self.broker.config.processor_enabled {
+            tracker.spawn(crate::jobs::JobRuntime::new(self.broker.clone()).run(shutdown.clone()));
+        }
         tracker.close();
         tracker.wait().await;
         self.broker.controller.close().await;

@@ -8,11 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    FetchRequest, FetchResponse, ListOffsetsRequest, ProduceRequest, ProduceResponse, TopicName,
+    DeleteRecordsRequest, FetchRequest, FetchResponse, ListOffsetsRequest, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -197,6 +201,46 @@ impl Client {
             offset: p.offset,
             timestamp: p.timestamp,
         })
+    }
+
+    /// DeleteRecords: moves the partition's log start up to `offset`; returns the new low
+    /// watermark.
+    pub async fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, ClientError> {
+        self.with_retries(|| self.delete_records_once(topic, partition, offset))
+            .await
+    }
+
+    async fn delete_records_once(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, ClientError> {
+        let conn = self.leader_connection(topic, partition).await?;
+        let request = DeleteRecordsRequest::default()
+            .with_timeout_ms(self.config().connection.request_timeout_ms as i32)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(partition)
+                    .with_offset(offset)])]);
+        let response = conn.send(request).await?;
+        let p = response
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == topic)
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == partition)
+            .ok_or_else(|| {
+                ClientError::UnexpectedResponse(format!("DeleteRecords: no {topic}-{partition}"))
+            })?;
+        ClientError::check(p.error_code, format!("{topic}-{partition}"), None)?;
+        Ok(p.low_watermark)
     }
 
     /// Sends one encoded record batch to the partition leader.

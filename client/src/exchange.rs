@@ -3,12 +3,12 @@
 
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, ApiKey, ApiVersionsRequest, CreateTopicsRequest,
-    DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    DescribeQuorumRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
-    RequestKind, ResponseKind, SyncGroupRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, DescribeQuorumRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
+    ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Request;
 
@@ -43,6 +43,7 @@ exchange! {
     ApiVersionsRequest => ApiVersions,
     CreateTopicsRequest => CreateTopics,
     DeleteTopicsRequest => DeleteTopics,
+    DeleteRecordsRequest => DeleteRecords,
     InitProducerIdRequest => InitProducerId,
     DescribeConfigsRequest => DescribeConfigs,
     IncrementalAlterConfigsRequest => IncrementalAlterConfigs,

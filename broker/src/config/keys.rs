@@ -69,6 +69,7 @@ pub const KEYS: &[Key] = &[
     key("process.roles", List, Some("broker,controller"), "Roles of this process: broker, controller (processor comes with the processor)."),
     key("listeners", List, Some("PLAINTEXT://localhost:9092"), "Addresses to listen on for Kafka clients, as NAME://host:port."),
     key("admin.listener", Str, Some("localhost:9644"), "Address (host:port) of the admin HTTP listener: /healthz, /metrics and the jobs API; empty to disable."),
+    key("processor.enabled", Bool, Some("true"), "Run a member of every stream job on this node; false leaves jobs to the other nodes."),
     key("processor.jobs.dir", Str, None, "Directory of *.sql job files created at start when no job of that name exists (GitOps-style)."),
     key("advertised.listeners", List, None, "Addresses given to clients in Metadata; defaults to listeners (0.0.0.0 is replaced by the host name)."),
     key("controller.quorum.voters", List, None, "Controller voters as id@host:port (single node: may be left unset)."),

@@ -99,6 +99,8 @@ pub struct ServerConfig {
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics: bool,
+    /// Whether this node runs stream jobs (`processor.enabled`).
+    pub processor_enabled: bool,
     pub delete_topic_enable: bool,
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
@@ -335,6 +337,7 @@ impl ServerConfig {
             num_partitions,
             default_replication_factor,
             auto_create_topics: bool_of("auto.create.topics.enable"),
+            processor_enabled: bool_of("processor.enabled"),
             delete_topic_enable: bool_of("delete.topic.enable"),
             retention_check_interval_ms: positive("log.retention.check.interval.ms")? as u64,
             flush_scheduler_interval_ms: positive("log.flush.scheduler.interval.ms")? as u64,

@@ -12,9 +12,9 @@
 //! A routed record is the input record as it was, with a header naming its input partition
 //! and offset. Shards skip input offsets their state already reflects (stored with the
 //! changelog), so a record routed twice (a routing member crashed before its commit) counts
-//! once. After each commit interval the routing member sends every shard a watermark
-//! marker with the highest event time of each input partition it read, so the shards'
-//! windows close as a single instance's would, even for records they never see.
+//! once. After each batch it routes, the routing member sends every shard a watermark
+//! marker with the highest event time of each input partition in the batch, so the
+//! shards' windows close as a single instance's would, even for records they never see.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -185,9 +185,19 @@ impl Router {
         Ok(())
     }
 
-    /// Sends every shard the event time each input partition reached, then waits until
-    /// everything routed so far is acknowledged.
+    /// Waits until everything routed so far (and its markers) is acknowledged.
     pub async fn finish_round(&mut self, producer: &Producer) -> anyhow::Result<()> {
+        self.send_markers(producer).await?;
+        while let Some(d) = self.unacked.pop_front() {
+            d.await.context("writing the repartition topic")?;
+        }
+        Ok(())
+    }
+
+    /// Sends every shard the event time each input partition reached since the last
+    /// markers (after the records that moved it, so a shard never sees a clock ahead of
+    /// records still to come from that partition).
+    pub async fn send_markers(&mut self, producer: &Producer) -> anyhow::Result<()> {
         for (partition, event_time) in std::mem::take(&mut self.clocks) {
             let mut mark = Vec::with_capacity(12);
             mark.extend_from_slice(&partition.to_be_bytes());
@@ -201,9 +211,6 @@ impl Router {
                 };
                 self.send(producer, shard as i32, marker).await?;
             }
-        }
-        while let Some(d) = self.unacked.pop_front() {
-            d.await.context("writing the repartition topic")?;
         }
         Ok(())
     }

@@ -43,6 +43,8 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// While idle, the changelog and status are still written this often.
 const IDLE_WRITE_INTERVAL: Duration = Duration::from_secs(30);
+/// How often consumed repartition records are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(30);
 /// Wait before a job that failed for a reason other than a bad record starts again.
 const RETRY_DELAY: Duration = Duration::from_secs(3);
 
@@ -207,6 +209,7 @@ impl JobTask {
             last_positions: None,
             rated_at: Instant::now(),
             rated_counts: (0, 0),
+            last_purge: Instant::now(),
         };
         let mut topics = vec![plan.source.as_str()];
         let repartition = repartition_topic(&self.name);
@@ -299,6 +302,9 @@ impl JobTask {
                         shard.process_routed(r).map_err(Stop::Poison)?;
                     }
                 }
+            }
+            if let Some(router) = &mut run.router {
+                router.send_markers(producer).await?;
             }
             if last_commit.elapsed() >= COMMIT_INTERVAL {
                 // With nothing read, only the wall clock moved: write when it
@@ -423,8 +429,11 @@ impl JobTask {
         for d in deliveries {
             d.await.context("writing the changelog")?;
         }
-        if let Err(e) = consumer.commit_offsets(&offsets).await {
-            tracing::debug!(job = %self.name, error = %e, "offset commit failed; the changelog holds the positions");
+        match consumer.commit_offsets(&offsets).await {
+            Ok(()) => purge_routed(client, run, &offsets).await,
+            Err(e) => {
+                tracing::debug!(job = %self.name, error = %e, "offset commit failed; the changelog holds the positions")
+            }
         }
         let mut lag = 0;
         for ((topic, p), o) in &offsets {
@@ -536,6 +545,8 @@ struct Run {
     rated_counts: (u64, u64),
     /// Group positions at the last write, to skip writes while idle.
     last_positions: Option<Offsets>,
+    /// When consumed repartition records were last deleted.
+    last_purge: Instant,
 }
 
 impl Run {
@@ -544,6 +555,25 @@ impl Run {
         self.shards.values().fold((0, 0), |(i, o), s| {
             (i + s.job.stats().records_in, o + s.job.stats().records_out)
         })
+    }
+}
+
+/// Deletes repartition records below the committed offsets of this member's shards (their
+/// effect is in the changelog), every `PURGE_INTERVAL`, as Kafka Streams does: the topic
+/// would otherwise keep a copy of the input for the whole retention time.
+async fn purge_routed(client: &Client, run: &mut Run, committed: &Offsets) {
+    let Some(router) = &run.router else { return };
+    if run.last_purge.elapsed() < PURGE_INTERVAL {
+        return;
+    }
+    run.last_purge = Instant::now();
+    for ((topic, partition), offset) in committed {
+        if *topic != router.topic || *offset <= 0 {
+            continue;
+        }
+        if let Err(e) = client.delete_records(topic, *partition, *offset).await {
+            tracing::debug!(topic, partition, error = %e, "purging routed records failed");
+        }
     }
 }
 
