@@ -126,8 +126,12 @@ fn init_logging(level: &str) {
     // its errors still show. RUST_LOG overrides all of this.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},openraft=error")));
+    // Colours only on a terminal: redirected to a file or a container log,
+    // escape codes would garble every line.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr)
         .init();
 }

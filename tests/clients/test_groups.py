@@ -438,9 +438,10 @@ class KpMember(threading.Thread):
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "flaky under CI load: three kafka-python 3.0.12 members sometimes do not converge on a "
-    "3-way split within 30 s (seen once in four full runs); whether the client or the broker is "
-    "at fault is not known yet. Exactly-once across the members is still asserted when it passes."))
+    "was flaky under CI load: kafka-python 3.0.12 drops a JoinGroup result that completed while "
+    "no poll() waited (coordinator/base.py: a done join task is replaced by a new join), and its "
+    "leader's re-join used to rebalance the whole group each time. The broker now answers such a "
+    "re-join with the current generation (classic.rs); kept non-strict until CI runs confirm it."))
 def test_kafka_python_members_split_and_consume_exactly_once(broker):
     topic, group = topic_name("kpgroup"), topic_name("g-kpgroup")
     create_topic(broker.bootstrap, topic, 6)

@@ -2,7 +2,8 @@
 //! `_job.NAME`, the word counts are split into shards over the repartition
 //! topic, and the results equal what one instance of the same job computes
 //! from the same records (the processor library is the oracle), also when a
-//! node is killed with SIGKILL mid-stream and restarted.
+//! node is killed with SIGKILL mid-stream and restarted, and when another one
+//! dies for good and its shards are restored on the survivors.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -163,6 +164,26 @@ fn nodes_with_shards(cluster: &Cluster) -> usize {
         .count()
 }
 
+/// The shards node `id` logged owning last.
+fn last_shards(cluster: &Cluster, id: i32) -> Vec<i32> {
+    let log = std::fs::read_to_string(cluster.log_path(id)).unwrap_or_default();
+    let Some(line) = log
+        .lines()
+        .filter(|l| l.contains("job assignment") && l.contains("clusterwc"))
+        .next_back()
+    else {
+        return Vec::new();
+    };
+    let list = line
+        .split("shards=[")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_default();
+    list.split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect()
+}
+
 #[test]
 fn wordcount_on_three_nodes_survives_a_kill9() {
     let jobs = tempfile::tempdir().expect("jobs dir");
@@ -176,8 +197,13 @@ fn wordcount_on_three_nodes_survives_a_kill9() {
 
     let first: Vec<Record> = (0..60).map(line).collect();
     let second: Vec<Record> = (60..120).map(line).collect();
-    let mut all: Vec<Record> = first.iter().chain(second.iter()).cloned().collect();
-    all.extend((0..PARTITIONS).map(closer));
+    let third: Vec<Record> = (120..180).map(line).collect();
+    let closers: Vec<Record> = (0..PARTITIONS).map(closer).collect();
+    let all: Vec<Record> = [&first, &second, &third, &closers]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     let want = golden(&all);
     assert!(want.len() > 20, "a meaningful golden: {want:?}");
 
@@ -195,7 +221,11 @@ fn wordcount_on_three_nodes_survives_a_kill9() {
     cluster.kill9(2);
     cluster.restart(2);
     produce(&cluster, "clusterwc_lines", &second);
-    produce(&cluster, "clusterwc_lines", &all[120..]);
+    // Node 3 goes for good: once its session ends, its shards are restored elsewhere.
+    std::thread::sleep(Duration::from_millis(1_500));
+    cluster.kill9(3);
+    produce(&cluster, "clusterwc_lines", &third);
+    produce(&cluster, "clusterwc_lines", &closers);
 
     let got = read_distinct(&cluster, "clusterwc_out", &want);
     let missing: Vec<_> = want.difference(&got).collect();
@@ -207,4 +237,13 @@ fn wordcount_on_three_nodes_survives_a_kill9() {
     );
     let spread = nodes_with_shards(&cluster);
     assert!(spread >= 2, "the shards stayed on {spread} node(s)");
+    let mut survivors: BTreeSet<i32> = BTreeSet::new();
+    for id in [1, 2] {
+        survivors.extend(last_shards(&cluster, id));
+    }
+    let survivors_own_all = survivors == (0..PARTITIONS).collect::<BTreeSet<i32>>();
+    assert!(
+        survivors_own_all,
+        "the survivors own shards {survivors:?}, not all of node 3's"
+    );
 }
