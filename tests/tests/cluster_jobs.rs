@@ -169,8 +169,7 @@ fn last_shards(cluster: &Cluster, id: i32) -> Vec<i32> {
     let log = std::fs::read_to_string(cluster.log_path(id)).unwrap_or_default();
     let Some(line) = log
         .lines()
-        .filter(|l| l.contains("job assignment") && l.contains("clusterwc"))
-        .next_back()
+        .rfind(|l| l.contains("job assignment") && l.contains("clusterwc"))
     else {
         return Vec::new();
     };
