@@ -22,6 +22,27 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::{Client, ClientError, ClusterMetadata, Connection, TopicMetadata};
 
+/// The entry of `topic`-`partition` in a response of topics by name and their
+/// partitions (the generated types share the shape, not a trait), checked for
+/// its error code.
+macro_rules! partition_of {
+    ($response:expr, $api:literal, $topic:expr, $partition:expr) => {
+        $response
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == $topic)
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == $partition)
+            .ok_or_else(|| {
+                ClientError::UnexpectedResponse(format!("{}: no {}-{}", $api, $topic, $partition))
+            })
+            .and_then(|p| {
+                ClientError::check(p.error_code, format!("{}-{}", $topic, $partition), None)
+                    .map(|()| p)
+            })
+    };
+}
+
 /// Which offset [`Client::list_offsets`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetSpec {
@@ -187,16 +208,7 @@ impl Client {
                     .with_partition_index(partition)
                     .with_timestamp(spec.wire())])]);
         let response = conn.send(request).await?;
-        let p = response
-            .topics
-            .iter()
-            .filter(|t| t.name.0.as_str() == topic)
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| {
-                ClientError::UnexpectedResponse(format!("ListOffsets: no {topic}-{partition}"))
-            })?;
-        ClientError::check(p.error_code, format!("{topic}-{partition}"), None)?;
+        let p = partition_of!(response, "ListOffsets", topic, partition)?;
         Ok(ListedOffset {
             offset: p.offset,
             timestamp: p.timestamp,
@@ -230,16 +242,7 @@ impl Client {
                     .with_partition_index(partition)
                     .with_offset(offset)])]);
         let response = conn.send(request).await?;
-        let p = response
-            .topics
-            .iter()
-            .filter(|t| t.name.0.as_str() == topic)
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| {
-                ClientError::UnexpectedResponse(format!("DeleteRecords: no {topic}-{partition}"))
-            })?;
-        ClientError::check(p.error_code, format!("{topic}-{partition}"), None)?;
+        let p = partition_of!(response, "DeleteRecords", topic, partition)?;
         Ok(p.low_watermark)
     }
 

@@ -72,6 +72,16 @@ struct Rows {
 }
 
 impl Rows {
+    /// The shard (of `count`) of each aggregate row's group key.
+    fn shards(&self, count: u64) -> impl Iterator<Item = u64> + '_ {
+        let mut k0 = 0;
+        self.aggs.iter().map(move |&(k1, _, _)| {
+            let key = &self.keys[k0..k1];
+            k0 = k1;
+            stable_hash(key) % count
+        })
+    }
+
     fn clear(&mut self) {
         self.outs.clear();
         self.keys.clear();
@@ -312,10 +322,8 @@ impl Job {
         let expanded = self.expand(record, &self.plan.ops, None, &mut rows);
         let mut shards = Vec::new();
         if expanded.is_ok() {
-            let mut k0 = 0;
-            for &(k1, _, _) in &rows.aggs {
-                let shard = (stable_hash(&rows.keys[k0..k1]) % u64::from(count)) as u32;
-                k0 = k1;
+            for shard in rows.shards(u64::from(count)) {
+                let shard = shard as u32;
                 if let Err(at) = shards.binary_search(&shard) {
                     shards.insert(at, shard);
                 }
@@ -503,13 +511,7 @@ impl Job {
         let Some((i, n)) = self.shard else {
             return true;
         };
-        let mut k0 = 0;
-        let mut first = u64::MAX;
-        for &(k1, _, _) in &rows.aggs {
-            first = first.min(stable_hash(&rows.keys[k0..k1]) % n);
-            k0 = k1;
-        }
-        first == i
+        rows.shards(n).min() == Some(i)
     }
 
     fn in_shard(&self, key: &[u8]) -> bool {

@@ -139,8 +139,6 @@ pub struct Router {
     /// Highest event time per input partition read since the last markers.
     clocks: BTreeMap<i32, i64>,
     unacked: VecDeque<DeliveryFuture>,
-    /// Input records routed since this member started the job.
-    pub routed: u64,
 }
 
 impl Router {
@@ -151,7 +149,6 @@ impl Router {
             count: count.max(1),
             clocks: BTreeMap::new(),
             unacked: VecDeque::new(),
-            routed: 0,
         }
     }
 
@@ -181,13 +178,11 @@ impl Router {
             };
             self.send(producer, *shard as i32, routed).await?;
         }
-        self.routed += 1;
         Ok(())
     }
 
     /// Waits until everything routed so far (and its markers) is acknowledged.
-    pub async fn finish_round(&mut self, producer: &Producer) -> anyhow::Result<()> {
-        self.send_markers(producer).await?;
+    pub async fn await_acks(&mut self) -> anyhow::Result<()> {
         while let Some(d) = self.unacked.pop_front() {
             d.await.context("writing the repartition topic")?;
         }

@@ -378,8 +378,9 @@ impl JobTask {
         run: &mut Run,
     ) -> Result<(), Stop> {
         let offsets: Offsets = consumer.positions();
+        // The loop sent the markers of everything read so far.
         if let Some(router) = &mut run.router {
-            router.finish_round(producer).await?;
+            router.await_acks().await?;
         }
         let mut deliveries: Vec<DeliveryFuture> = Vec::new();
         let mut changelogs = Vec::new();
